@@ -1,0 +1,99 @@
+"""Every setting of the pipeline in one place (shared/spec/warehouse.md, "Settings").
+
+Read from the environment on each call, so tests and the CLI can point a
+process at another data directory without re-importing anything. Kept free of
+heavy imports: the no-op refresh path and `imon status` import this module.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+EXPECTATIONS_DIR = REPO_ROOT / "expectations"
+REFERENCE_DIR = DBT_PROJECT_DIR / "seeds"
+TARGETS_FILE = REPO_ROOT / "orchestration" / "zielwerte.yml"
+
+DISTRICT_CODE = "08116"
+DISTRICT_NAME = "Landkreis Esslingen"
+
+
+def _path(var: str, default: str) -> Path:
+    p = Path(os.environ.get(var) or default)
+    return p if p.is_absolute() else REPO_ROOT / p
+
+
+@dataclass(frozen=True)
+class Settings:
+    landing_dir: Path
+    data_dir: Path
+    pseudonym_key: str | None
+    postgres_dsn: str | None
+    lock_timeout_s: float
+
+    # Everything below lives in IMON_DATA_DIR (warehouse.md: "everything the pipeline keeps").
+    @property
+    def archive_dir(self) -> Path:
+        return self.data_dir / "archive"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data_dir / "quarantine"
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.data_dir / "warehouse"
+
+    @property
+    def internal_db(self) -> Path:
+        """The internal warehouse: person-level raw tables, dbt models. Never read by analysts."""
+        return self.warehouse_dir / "internal.duckdb"
+
+    @property
+    def published_dir(self) -> Path:
+        return self.data_dir / "published"
+
+    @property
+    def published_db(self) -> Path:
+        return self.published_dir / "monitoring.duckdb"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.data_dir / "dagster"
+
+    @property
+    def state_dir(self) -> Path:
+        """Small files the pipeline keeps about itself (acceptances, lock, work files)."""
+        return self.data_dir / "state"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.data_dir / "work"
+
+    @property
+    def bench_dir(self) -> Path:
+        return self.data_dir / "bench"
+
+
+def get_settings() -> Settings:
+    return Settings(
+        landing_dir=_path("IMON_LANDING_DIR", "data/landing"),
+        data_dir=_path("IMON_DATA_DIR", "data"),
+        pseudonym_key=os.environ.get("IMON_PSEUDONYM_KEY") or None,
+        postgres_dsn=os.environ.get("IMON_POSTGRES_DSN") or None,
+        lock_timeout_s=float(os.environ.get("IMON_LOCK_TIMEOUT", "1800")),
+    )
+
+
+def quiet_telemetry() -> None:
+    """Nothing may try the network: dbt and Dagster telemetry off before either is imported."""
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
