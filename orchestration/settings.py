@@ -97,3 +97,17 @@ def quiet_telemetry() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+
+def pause_point(name: str) -> None:
+    """Test hook for kill-safety tests: with IMON_PAUSE_AT=<name>, a refresh announces that it
+    reached point <name> (a marker file in IMON_PAUSE_MARKER_DIR or the state dir) and waits
+    there, so a test can SIGKILL it at exactly that point. A no-op otherwise."""
+    if os.environ.get("IMON_PAUSE_AT") != name:
+        return
+    import time
+
+    marker_dir = Path(os.environ.get("IMON_PAUSE_MARKER_DIR") or get_settings().state_dir)
+    marker_dir.mkdir(parents=True, exist_ok=True)
+    (marker_dir / f"paused-{name}").write_text(str(os.getpid()))
+    time.sleep(float(os.environ.get("IMON_PAUSE_SECONDS", "600")))

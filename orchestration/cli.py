@@ -1,0 +1,144 @@
+"""`imon`: the command line of the Integrationsmonitor.
+
+Heavy imports (Dagster, dbt, GX) happen inside the commands that need them, so
+`imon status` and a no-op `imon refresh` answer in well under a few seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from orchestration.settings import get_settings
+
+
+def _demo_key() -> None:
+    """A throw-away pseudonym key for demo data, kept in the data dir so repeated demo runs agree."""
+    if os.environ.get("IMON_PSEUDONYM_KEY"):
+        return
+    settings = get_settings()
+    key_file = settings.state_dir / "demo-pseudonym.key"
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    os.environ["IMON_PSEUDONYM_KEY"] = key_file.read_text().strip()
+    print(f"DEMO: IMON_PSEUDONYM_KEY ist nicht gesetzt; verwende einen Wegwerf-Schlüssel aus {key_file}. "
+          "Nur für generierte Demo-Daten, nie für echte Lieferungen.", flush=True)
+
+
+def cmd_refresh(args) -> int:
+    from orchestration.refresh import EXIT_FAILED, LockTimeout, run_refresh
+
+    if args.demo:
+        _demo_key()
+    try:
+        outcome = run_refresh(full=args.full)
+    except LockTimeout as e:
+        print(f"FEHLER: {e}", flush=True)
+        return EXIT_FAILED
+    for r in outcome.reports:
+        print(f"Bericht: {r}")
+    print(outcome.summary, flush=True)
+    return outcome.exit_code
+
+
+def cmd_accept(args) -> int:
+    from orchestration.ingest import record_acceptance
+
+    try:
+        entry = record_acceptance(get_settings(), Path(args.file), args.reason, by=args.by)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"FEHLER: {e}")
+        return 1
+    print(f"Akzeptiert: {entry['file_name']} (sha256 {entry['sha256'][:12]}…) von {entry['by']} am {entry['at']}: "
+          f"{entry['reason']}")
+    if "moved_to" in entry:
+        print(f"Datei zurück in den Posteingang gelegt: {entry['moved_to']}; die nächste Aktualisierung lädt sie.")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from sources.generator import generate
+
+    files = generate(Path(args.out), start=args.start, months=args.months, scale=args.scale, seed=args.seed)
+    print(f"{len(files)} Demo-Extrakte nach {args.out} geschrieben (synthetisch, keine echten Personen).")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from orchestration.status import print_status
+
+    return print_status(get_settings(), limit=args.limit)
+
+
+def cmd_report(args) -> int:
+    from orchestration.report import build_report
+
+    path = build_report(get_settings())
+    print(f"Bericht: {path}")
+    return 0
+
+
+def cmd_serve_setup(args) -> int:
+    from orchestration.serving import serve_setup, serve_setup_sql
+
+    if args.print_sql:
+        print(serve_setup_sql(args.role))
+        return 0
+    dsn = args.dsn or get_settings().postgres_dsn
+    if not dsn:
+        print("FEHLER: IMON_POSTGRES_DSN nicht gesetzt (oder --dsn angeben)")
+        return 1
+    serve_setup(dsn, reader_role=args.role, password=args.password)
+    print(f"Leserolle {args.role} eingerichtet: darf nur das Schema monitoring lesen.")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="imon", description="Integrationsmonitor Landkreis Esslingen")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("refresh", help="eine Aktualisierung: prüfen, laden, bauen, veröffentlichen")
+    p.add_argument("--full", action="store_true", help="alles aus dem Archiv neu aufbauen")
+    p.add_argument("--demo", action="store_true",
+                   help="ohne IMON_PSEUDONYM_KEY einen Wegwerf-Schlüssel verwenden (nur Demo-Daten)")
+    p.set_defaults(func=cmd_refresh)
+
+    p = sub.add_parser("accept", help="eine Datei nach Prüfung der Mengenregel (Regel 8) zulassen")
+    p.add_argument("file", help="Pfad der Datei (oder Dateiname der zuletzt in Quarantäne gelegten)")
+    p.add_argument("--reason", required=True, help="warum die Mengenänderung in Ordnung ist")
+    p.add_argument("--by", help="wer zulässt (Standard: der angemeldete Benutzer)")
+    p.set_defaults(func=cmd_accept)
+
+    p = sub.add_parser("generate", help="synthetische Demo-Extrakte erzeugen")
+    p.add_argument("--out", required=True)
+    p.add_argument("--start", default="2023-01")
+    p.add_argument("--months", type=int, default=24)
+    p.add_argument("--scale", type=float, default=0.05)
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("status", help="letzte Aktualisierungen und wartende Dateien")
+    p.add_argument("--limit", type=int, default=10)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("report", help="den HTML-Bericht aus dem veröffentlichten Stand erzeugen")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("serve-setup", help="Leserolle für BI-Werkzeuge in PostgreSQL einrichten")
+    p.add_argument("--dsn")
+    p.add_argument("--role", default="imon_reader")
+    p.add_argument("--password")
+    p.add_argument("--print-sql", action="store_true", help="nur das SQL ausgeben")
+    p.set_defaults(func=cmd_serve_setup)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

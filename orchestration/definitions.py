@@ -1,0 +1,17 @@
+"""Entry point for `dagster dev` and the CLI: everything is defined in orchestration/defs/."""
+
+import dagster as dg
+
+from orchestration.defs.assets import ingest_assets, monitoring_models, postgres_serving, published_warehouse
+from orchestration.defs.checks import mart_checks
+from orchestration.defs.jobs import inbox_sensor, nightly_refresh, refresh_job
+from orchestration.defs.resources import RefreshRun, make_dbt_resource
+
+defs = dg.Definitions(
+    assets=[*ingest_assets, monitoring_models, published_warehouse, postgres_serving],
+    asset_checks=mart_checks,
+    jobs=[refresh_job],
+    schedules=[nightly_refresh],
+    sensors=[inbox_sensor],
+    resources={"dbt": make_dbt_resource(), "refresh": RefreshRun()},
+)

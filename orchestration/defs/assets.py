@@ -1,0 +1,212 @@
+"""The assets of a refresh, in lineage order.
+
+inbox --(gate)--> raw.<file_type> (one asset per file type, grouped by provider)
+      --> dbt models (staging, intermediate, marts; incremental by changed period)
+      --> published_warehouse (atomic swap of the published DuckDB file)
+      --> postgres_serving (optional) and the report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, dbt_assets
+
+from orchestration import warehouse as wh
+from orchestration.ingest import ingest_file_type, read_acceptances
+from orchestration.defs.resources import RefreshRun, dbt_project
+from orchestration.publish import publish, read_published_state
+from orchestration.refresh import dbt_pid_file
+from orchestration.settings import get_settings, pause_point
+from sources.contracts import Contract, load_contracts
+
+# --- inbox -> raw -------------------------------------------------------------------------------
+
+
+def ingest_asset(contract: Contract) -> dg.AssetsDefinition:
+    key = dg.AssetKey(["raw", contract.file_type])
+
+    @dg.asset(
+        key=key,
+        group_name=contract.provider,
+        kinds={"python", "duckdb"},
+        description=(
+            f"`{contract.pattern}` files from the inbox folder `{contract.provider}/`, gated "
+            "(sources/contracts.yml, expectations/), archived and loaded into the internal warehouse "
+            f"as `{contract.raw_table}` with person ids re-pseudonymised."
+        ),
+        check_specs=[
+            dg.AssetCheckSpec("gate", asset=key, blocking=True,
+                              description="Every new file of this type passed the delivery contract (sources.md rules 1-8 and our own)."),
+            dg.AssetCheckSpec("gate_warnings", asset=key, blocking=False,
+                              description="Soft rules (e.g. over-occupancy, unknown columns): reported, never blocking."),
+        ],
+    )
+    def _ingest(context: dg.AssetExecutionContext, refresh: RefreshRun) -> dg.MaterializeResult:
+        settings = get_settings()
+        out = ingest_file_type(contract, settings, refresh.full, log=context.log.info)
+        if out.loaded and any(k == "gate" for k in out.seconds):
+            from orchestration.gate import render_data_docs
+
+            render_data_docs(settings.reports_dir / "data-docs" / contract.file_type)
+        pause_point(f"ingest:{contract.file_type}")
+        reports = [str(q.report_txt) for q in out.quarantined]
+        return dg.MaterializeResult(
+            metadata={
+                "loaded": out.loaded,
+                "unchanged": out.unchanged,
+                "quarantined": [q.file_name for q in out.quarantined],
+                "rows_loaded": out.rows_loaded,
+                "seconds": {k: round(v, 3) for k, v in out.seconds.items()},
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="gate",
+                    passed=out.passed,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    metadata={
+                        "reports": reports,
+                        "failed_files": [f"{q.file_name}: {', '.join(q.rules)}" for q in out.quarantined],
+                    },
+                ),
+                dg.AssetCheckResult(
+                    check_name="gate_warnings",
+                    passed=not out.warnings,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={"warnings": out.warnings[:50]},
+                ),
+            ],
+        )
+
+    return _ingest
+
+
+ingest_assets = [ingest_asset(c) for c in load_contracts().values()]
+
+
+# --- raw -> marts (dbt) ---------------------------------------------------------------------------
+
+
+def changed_periods() -> dict[str, list[str]]:
+    """Periods whose file version differs from the published set, per file type: the dbt
+    incremental models re-aggregate exactly these (dbt var `changed_periods`)."""
+    settings = get_settings()
+    published = read_published_state(settings.published_db).files
+    con = wh.connect(settings.internal_db, read_only=True)
+    try:
+        versions = wh.current_versions(con)
+    finally:
+        con.close()
+    out: dict[str, list[str]] = {}
+    for v in versions:
+        if (v.file_name, v.sha256) not in published:
+            out.setdefault(v.file_type, []).append(v.period)
+    return out
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project)
+def monitoring_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh: RefreshRun):
+    settings = get_settings()
+    os.environ["IMON_INTERNAL_DB"] = str(settings.internal_db)
+    args = ["build"]
+    if refresh.full:
+        args.append("--full-refresh")
+    else:
+        args += ["--vars", json.dumps({"changed_periods": changed_periods()})]
+    invocation = dbt.cli(args, context=context, raise_on_error=False)
+    pid_file = dbt_pid_file(settings)
+    pid_file.write_text(str(invocation.process.pid))
+    try:
+        pause_point("dbt")
+        yield from invocation.stream()
+    finally:
+        pid_file.unlink(missing_ok=True)
+    # Failed tests arrive as failed (blocking) checks; anything else that went wrong in dbt
+    # (a model error, a broken seed) must fail the step so nothing downstream publishes stale data.
+    results = invocation.get_artifact("run_results.json").get("results", [])
+    broken = [r["unique_id"] for r in results if r.get("status") in ("error", "runtime error")
+              and not r["unique_id"].startswith("test.")]
+    errored_tests = [r["unique_id"] for r in results if r.get("status") == "error" and r["unique_id"].startswith("test.")]
+    if broken or errored_tests:
+        raise RuntimeError(f"dbt build failed: {', '.join(broken + errored_tests)}")
+
+
+MART_KEYS = [k for k in monitoring_models.keys if k.path[0] == "marts"]
+INDICATOR_VALUES = next(k for k in MART_KEYS if k.path[-1] == "indicator_values")
+
+
+# --- marts -> published ---------------------------------------------------------------------------
+
+
+def _check_summary(context: dg.AssetExecutionContext) -> dict[str, str]:
+    """Outcome of every asset check of this run, for refresh_log."""
+    out: dict[str, str] = {}
+    try:
+        records = context.instance.get_records_for_run(
+            context.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit=10_000
+        ).records
+    except Exception:  # the summary is informative; never block a publish on it
+        return out
+    for rec in records:
+        ev = rec.event_log_entry.dagster_event.event_specific_data
+        name = f"{ev.asset_key.to_user_string()}:{ev.check_name}"
+        out[name] = "passed" if ev.passed else ("warned" if ev.severity.value == "WARN" else "failed")
+    return out
+
+
+@dg.asset(
+    deps=MART_KEYS,
+    group_name="publish",
+    kinds={"duckdb"},
+    description="The published warehouse `$IMON_DATA_DIR/published/monitoring.duckdb`: the marts "
+    "(aggregates only) plus refresh_log/refresh_files, replaced in one atomic step.",
+)
+def published_warehouse(context: dg.AssetExecutionContext, refresh: RefreshRun) -> dg.MaterializeResult:
+    settings = get_settings()
+    con = wh.connect(settings.internal_db, read_only=True)
+    try:
+        versions = wh.current_versions(con)
+    finally:
+        con.close()
+    in_set = {(v.file_name, v.sha256) for v in versions}
+    acceptances = [a for a in read_acceptances(settings) if (a["file_name"], a["sha256"]) in in_set]
+    started = datetime.fromtimestamp(context.instance.get_run_stats(context.run_id).start_time or datetime.now().timestamp())
+    info = publish(
+        settings.internal_db,
+        settings.published_db,
+        refresh_id=context.run_id,
+        mode="full" if refresh.full else "incremental",
+        versions=versions,
+        fingerprint=wh.fingerprint(versions),
+        acceptances=acceptances,
+        checks=_check_summary(context),
+        started_at=started,
+    )
+    context.log.info(f"published {info['indicator_rows']} indicator rows to {info['path']}")
+    return dg.MaterializeResult(
+        metadata={"path": info["path"], "tables": info["tables"], "indicator_rows": info["indicator_rows"],
+                  "files": len(versions)}
+    )
+
+
+@dg.asset(
+    deps=[published_warehouse],
+    group_name="publish",
+    kinds={"postgres"},
+    output_required=False,
+    description="The published marts in PostgreSQL schema `monitoring` (only when IMON_POSTGRES_DSN is set), "
+    "swapped in one transaction.",
+)
+def postgres_serving(context: dg.AssetExecutionContext):
+    settings = get_settings()
+    if not settings.postgres_dsn:
+        context.log.info("IMON_POSTGRES_DSN not set: no PostgreSQL publish")
+        return
+    from orchestration.serving import publish_to_postgres
+
+    info = publish_to_postgres(settings.published_db, settings.postgres_dsn,
+                               keys={"indicator_values": ["indicator_id", "period", "region_code", "group_code"]})
+    yield dg.Output(None, metadata={k: v for k, v in info.items() if isinstance(v, (int, float))})

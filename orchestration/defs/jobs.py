@@ -1,0 +1,69 @@
+"""The refresh job and what starts it: the nightly schedule and the inbox sensor.
+
+All three entry points (CLI, schedule, sensor) run this one job definition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+
+import dagster as dg
+
+from orchestration.settings import get_settings
+
+refresh_job = dg.define_asset_job(
+    "refresh",
+    selection=dg.AssetSelection.all(),
+    executor_def=dg.in_process_executor,  # one process: 8 s instead of 69 s for the multiprocess executor
+    description="Gate new extracts, load them, build the marts, check them and publish (warehouse.md).",
+)
+
+
+def refresh_run_config(full: bool = False) -> dict:
+    return {"resources": {"refresh": {"config": {"full": full}}}}
+
+
+@dg.schedule(job=refresh_job, cron_schedule="0 2 * * *", execution_timezone="Europe/Berlin",
+             default_status=dg.DefaultScheduleStatus.RUNNING,
+             description="Nightly refresh at 02:00 Berlin time; skipped when nothing is new.")
+def nightly_refresh(context: dg.ScheduleEvaluationContext):
+    from orchestration.refresh import pending
+
+    if pending(get_settings()).nothing_to_do:
+        return dg.SkipReason("nothing new in the inbox and the published set is current")
+    return dg.RunRequest(run_config=refresh_run_config())
+
+
+SETTLE_SECONDS = float(os.environ.get("IMON_SENSOR_SETTLE_SECONDS", "60"))
+
+
+@dg.sensor(job=refresh_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Starts a refresh when new extracts have landed and stopped changing.")
+def inbox_sensor(context: dg.SensorEvaluationContext):
+    """Debounced: a file is taken only when its size and mtime are the same as at the previous
+    evaluation and it was last written SETTLE_SECONDS ago, so a file still being copied waits."""
+    from orchestration.ingest import scan_inbox
+    from orchestration.warehouse import sha256_file
+
+    files, _ = scan_inbox(get_settings().landing_dir)
+    seen = json.loads(context.cursor) if context.cursor else {}
+    now = time.time()
+    current, settled = {}, []
+    for f in files:
+        st = f.path.stat()
+        sig = [st.st_size, st.st_mtime]
+        current[str(f.path)] = sig
+        if seen.get(str(f.path)) == sig and now - st.st_mtime >= SETTLE_SECONDS:
+            settled.append(f)
+    context.update_cursor(json.dumps(current))
+    if not files:
+        return dg.SkipReason("inbox empty")
+    if len(settled) < len(files):
+        return dg.SkipReason(f"{len(files) - len(settled)} file(s) still settling")
+    digest = hashlib.sha256(
+        json.dumps(sorted((f.path.name, sha256_file(f.path)) for f in settled)).encode()
+    ).hexdigest()[:32]
+    return dg.RunRequest(run_key=f"inbox-{digest}", run_config=refresh_run_config())

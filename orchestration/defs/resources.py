@@ -1,0 +1,34 @@
+"""Resources of the refresh job, configured from the environment (orchestration/settings.py)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, DbtProject
+
+from orchestration.dbt import DBT_EXECUTABLE, dbt_env
+from orchestration.refresh import refresh_lock
+from orchestration.settings import DBT_PROJECT_DIR, get_settings
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+dbt_project.prepare_if_dev()  # acts only under `dagster dev`; the CLI parses first (orchestration.dbt)
+
+
+class RefreshRun(dg.ConfigurableResource):
+    """Options of one refresh, and its lock: held from the first step to the last, so a refresh
+    started by the schedule, the sensor or the CLI never overlaps another one."""
+
+    full: bool = False
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext):
+        with refresh_lock(get_settings()):
+            yield self
+
+
+def make_dbt_resource() -> DbtCliResource:
+    dbt_env()  # exports IMON_INTERNAL_DB and turns telemetry off for the dbt subprocess
+    return DbtCliResource(
+        project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE, profiles_dir=str(DBT_PROJECT_DIR)
+    )

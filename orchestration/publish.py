@@ -1,0 +1,199 @@
+"""Write, audit, publish: the published warehouse is replaced in one atomic step.
+
+The new file is built beside the old one under a temporary name, closed (which
+checkpoints it, so no WAL is left), fsynced, and renamed over
+`published/monitoring.duckdb`. A reader that has the old file open keeps reading
+the old set; a reader that opens afterwards gets the whole new set. A kill before
+the rename leaves only a temp file, removed by the next publish.
+
+Only the dbt `marts` schema is copied (aggregates by construction: person-level
+models live in `staging`/`intermediate`), plus the refresh history. The history
+lives in the published file itself, which makes it the single source of truth of
+what was published when, from which file versions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+MARTS_SCHEMA = "marts"
+# Column names that must never reach a published table (person-level data).
+FORBIDDEN_COLUMNS = {"person_id", "bg_id", "file_sha256_person", "geburtsjahr", "einreisedatum"}
+
+REFRESH_LOG_DDL = """
+CREATE TABLE IF NOT EXISTS refresh_log (
+    refresh_id     VARCHAR,      -- the Dagster run id of the refresh
+    published_at   TIMESTAMP,
+    mode           VARCHAR,      -- full | incremental
+    fingerprint    VARCHAR,      -- sha256 over the (file name, checksum) pairs below
+    file_count     INTEGER,
+    files          VARCHAR,      -- JSON list of {file_type, file_name, period, sha256, accepted_by, accepted_reason}
+    acceptances    VARCHAR,      -- JSON list of volume-rule acceptances in this set (who, when, why, checksum)
+    checks_passed  INTEGER,
+    checks_warned  INTEGER,
+    checks_summary VARCHAR,      -- JSON: check name -> passed/warned
+    indicator_rows BIGINT,
+    duration_s     DOUBLE
+)
+"""
+
+REFRESH_FILES_DDL = """
+CREATE TABLE IF NOT EXISTS refresh_files (
+    refresh_id      VARCHAR,
+    file_type       VARCHAR,
+    file_name       VARCHAR,
+    period          VARCHAR,
+    sha256          VARCHAR,
+    received_at     TIMESTAMP,
+    accepted_by     VARCHAR,
+    accepted_reason VARCHAR
+)
+"""
+
+
+@dataclass
+class PublishedState:
+    fingerprint: str | None
+    files: set[tuple[str, str]]  # (file name, sha256) the published set was built from
+
+
+def read_published_state(published_db: Path) -> PublishedState:
+    if not published_db.exists():
+        return PublishedState(None, set())
+    con = duckdb.connect(str(published_db), read_only=True)
+    try:
+        row = con.execute(
+            "SELECT refresh_id, fingerprint FROM refresh_log ORDER BY published_at DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return PublishedState(None, set())
+        files = con.execute(
+            "SELECT file_name, sha256 FROM refresh_files WHERE refresh_id = ?", [row[0]]
+        ).fetchall()
+        return PublishedState(row[1], {(f[0], f[1]) for f in files})
+    finally:
+        con.close()
+
+
+def mart_tables(con: duckdb.DuckDBPyConnection, schema: str = MARTS_SCHEMA) -> list[str]:
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ? ORDER BY 1", [schema]
+        ).fetchall()
+    ]
+
+
+def publish(
+    internal_db: Path,
+    published_db: Path,
+    *,
+    refresh_id: str,
+    mode: str,
+    versions: list,  # warehouse.FileVersion
+    fingerprint: str,
+    acceptances: list[dict],
+    checks: dict[str, str],
+    started_at: datetime,
+) -> dict:
+    published_db.parent.mkdir(parents=True, exist_ok=True)
+    for stale in published_db.parent.glob(f".{published_db.name}.tmp-*"):
+        stale.unlink()  # left by a publish that was killed
+    tmp = published_db.with_name(f".{published_db.name}.tmp-{os.getpid()}")
+    con = duckdb.connect(str(tmp))
+    try:
+        con.execute(f"ATTACH '{internal_db}' AS internal (READ_ONLY)")
+        tables = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'internal' AND schema_name = ? "
+                "UNION SELECT view_name FROM duckdb_views() WHERE database_name = 'internal' AND schema_name = ? "
+                "ORDER BY 1",
+                [MARTS_SCHEMA, MARTS_SCHEMA],
+            ).fetchall()
+        ]
+        if "indicator_values" not in tables:
+            raise RuntimeError("internal warehouse has no marts.indicator_values: dbt build incomplete")
+        for t in tables:
+            cols = {
+                r[0]
+                for r in con.execute(
+                    "SELECT column_name FROM duckdb_columns() WHERE database_name='internal' "
+                    "AND schema_name=? AND table_name=?",
+                    [MARTS_SCHEMA, t],
+                ).fetchall()
+            }
+            leaked = cols & FORBIDDEN_COLUMNS
+            if leaked:
+                raise RuntimeError(f"marts.{t} has person-level columns {sorted(leaked)}: not published")
+            con.execute(f'CREATE TABLE main."{t}" AS SELECT * FROM internal.{MARTS_SCHEMA}."{t}"')
+
+        # History: carry over what was published before, then add this refresh.
+        con.execute(REFRESH_LOG_DDL)
+        con.execute(REFRESH_FILES_DDL)
+        if published_db.exists():
+            con.execute(f"ATTACH '{published_db}' AS previous (READ_ONLY)")
+            prev_tables = {r[0] for r in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name='previous'").fetchall()}
+            if "refresh_log" in prev_tables:
+                con.execute("INSERT INTO refresh_log BY NAME SELECT * FROM previous.refresh_log")
+            if "refresh_files" in prev_tables:
+                con.execute("INSERT INTO refresh_files BY NAME SELECT * FROM previous.refresh_files")
+            con.execute("DETACH previous")
+        con.execute("DETACH internal")
+
+        files = [
+            {
+                "file_type": v.file_type, "file_name": v.file_name, "period": v.period, "sha256": v.sha256,
+                "accepted_by": v.accepted_by, "accepted_reason": v.accepted_reason,
+            }
+            for v in versions
+        ]
+        con.executemany(
+            "INSERT INTO refresh_files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                [refresh_id, v.file_type, v.file_name, v.period, v.sha256, v.received_at,
+                 v.accepted_by, v.accepted_reason]
+                for v in versions
+            ],
+        ) if versions else None
+        n_rows = con.execute("SELECT count(*) FROM indicator_values").fetchone()[0]
+        con.execute(
+            "INSERT INTO refresh_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                refresh_id, datetime.now(), mode, fingerprint, len(versions),
+                json.dumps(files, ensure_ascii=False), json.dumps(acceptances, ensure_ascii=False),
+                sum(v == "passed" for v in checks.values()), sum(v == "warned" for v in checks.values()),
+                json.dumps(checks, ensure_ascii=False), n_rows,
+                (datetime.now() - started_at).total_seconds(),
+            ],
+        )
+        con.execute("CHECKPOINT")
+    except BaseException:
+        con.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    con.close()
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    _pause_point("publish")
+    os.replace(tmp, published_db)
+    dir_fd = os.open(published_db.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return {"tables": tables, "indicator_rows": n_rows, "path": str(published_db)}
+
+
+def _pause_point(name: str) -> None:
+    """Test hook: IMON_PAUSE_AT=<name> makes a refresh wait here, so a test can kill it at this point."""
+    from orchestration.settings import pause_point
+
+    pause_point(name)

@@ -1,0 +1,86 @@
+"""`imon status`: the last refreshes from Dagster's run history, and what waits in the inbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from orchestration.settings import Settings
+
+
+def refresh_history(settings: Settings, limit: int = 10) -> list[dict]:
+    """One dict per refresh run, newest first: when, outcome, files, duration."""
+    import dagster as dg
+
+    from orchestration.instance import get_instance
+
+    instance = get_instance(settings)
+    runs = instance.get_run_records(dg.RunsFilter(job_name="refresh"), limit=limit)
+    published_files = _published_files(settings)
+    out = []
+    for rec in runs:
+        run = rec.dagster_run
+        start, end = rec.start_time, rec.end_time
+        blocked = False
+        if run.status == dg.DagsterRunStatus.SUCCESS or run.status == dg.DagsterRunStatus.FAILURE:
+            evals = instance.get_records_for_run(
+                run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit=10_000
+            ).records
+            blocked = any(
+                not e.event_log_entry.dagster_event.event_specific_data.passed
+                and e.event_log_entry.dagster_event.event_specific_data.severity.value == "ERROR"
+                for e in evals
+            )
+        if blocked:
+            outcome = "blockiert (Gate)"
+        elif run.status == dg.DagsterRunStatus.SUCCESS:
+            outcome = "veröffentlicht"
+        else:
+            outcome = run.status.value.lower()
+        out.append({
+            "run_id": run.run_id,
+            "started": datetime.fromtimestamp(start) if start else None,
+            "seconds": (end - start) if start and end else None,
+            "outcome": outcome,
+            "files": published_files.get(run.run_id),
+        })
+    return out
+
+
+def _published_files(settings: Settings) -> dict[str, int]:
+    if not settings.published_db.exists():
+        return {}
+    import duckdb
+
+    con = duckdb.connect(str(settings.published_db), read_only=True)
+    try:
+        return dict(con.execute("SELECT refresh_id, file_count FROM refresh_log").fetchall())
+    finally:
+        con.close()
+
+
+def print_status(settings: Settings, limit: int = 10) -> int:
+    from orchestration.refresh import pending
+
+    p = pending(settings)
+    print(f"Posteingang {settings.landing_dir}: {len(p.inbox)} Datei(en) warten")
+    for f in p.inbox:
+        print(f"  {f.contract.provider}/{f.path.name}  ({f.path.stat().st_size:,} Bytes)")
+    for u in p.unknown:
+        print(f"  ? {u} (passt zu keinem Dateimuster, bleibt liegen)")
+    if settings.quarantine_dir.exists():
+        reports = sorted(settings.quarantine_dir.glob("*.report.txt"))
+        if reports:
+            print(f"Quarantäne {settings.quarantine_dir}: {len(reports)} Bericht(e), zuletzt {reports[-1].name}")
+    print(f"Veröffentlicht: {settings.published_db}"
+          + ("" if p.published_exists else " (noch nichts)")
+          + (" — interner Stand neuer als veröffentlichter" if p.unpublished else ""))
+    print("Letzte Aktualisierungen:")
+    history = refresh_history(settings, limit)
+    if not history:
+        print("  (keine)")
+    for h in history:
+        when = h["started"].strftime("%Y-%m-%d %H:%M:%S") if h["started"] else "?"
+        dur = f"{h['seconds']:.1f} s" if h["seconds"] is not None else "läuft"
+        files = f"{h['files']} Dateien" if h["files"] is not None else "-"
+        print(f"  {when}  {h['outcome']:<18} {files:<12} {dur:>8}  {h['run_id'][:8]}")
+    return 0

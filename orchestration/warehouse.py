@@ -1,0 +1,189 @@
+"""The internal DuckDB warehouse: typed raw tables and the file registry.
+
+Person-level rows live here and nowhere else. Schema `raw` holds one table per
+file type (columns from sources/contracts.yml plus `period` and `file_sha256`);
+schema `meta` records which version of which file each period was loaded from.
+dbt builds its models into the same file afterwards.
+
+A file is loaded in one transaction: its period's rows replaced and the registry
+updated together, so a refresh killed at any point leaves either the old or the
+new version of that period, never a mix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from sources.contracts import Contract, load_contracts
+
+DUCKDB_TYPES = {
+    "month": "VARCHAR",
+    "school_year": "VARCHAR",
+    "text": "VARCHAR",
+    "code": "VARCHAR",
+    "ags": "VARCHAR",
+    "pseudonym": "VARCHAR",
+    "date": "DATE",
+    "int": "INTEGER",
+    "count": "INTEGER",
+    "flag": "BOOLEAN",
+}
+
+META_DDL = """
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE SCHEMA IF NOT EXISTS meta;
+CREATE TABLE IF NOT EXISTS meta.file_versions (
+    file_type    VARCHAR NOT NULL,
+    file_name    VARCHAR NOT NULL,
+    period       VARCHAR NOT NULL,
+    sha256       VARCHAR NOT NULL,
+    row_count    BIGINT NOT NULL,
+    ags          VARCHAR[],
+    received_at  TIMESTAMP NOT NULL,
+    archive_path VARCHAR NOT NULL,
+    is_current   BOOLEAN NOT NULL,
+    accepted_by  VARCHAR,
+    accepted_reason VARCHAR,
+    PRIMARY KEY (file_name, sha256)
+);
+CREATE TABLE IF NOT EXISTS meta.gate_passed (
+    sha256       VARCHAR PRIMARY KEY,
+    file_name    VARCHAR NOT NULL,
+    validated_at TIMESTAMP NOT NULL,
+    warnings     INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class FileVersion:
+    file_type: str
+    file_name: str
+    period: str
+    sha256: str
+    row_count: int
+    ags: tuple[str, ...]
+    received_at: datetime
+    archive_path: str
+    accepted_by: str | None = None
+    accepted_reason: str | None = None
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def connect(db_path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    if read_only:
+        return duckdb.connect(str(db_path), read_only=True)
+    con = duckdb.connect(str(db_path))
+    con.execute(META_DDL)
+    for contract in load_contracts().values():
+        con.execute(_raw_ddl(contract))
+    return con
+
+
+def _raw_ddl(contract: Contract) -> str:
+    cols = ",\n    ".join(f"{c.name} {DUCKDB_TYPES[c.type]}" for c in contract.columns)
+    return (
+        f"CREATE TABLE IF NOT EXISTS {contract.raw_table} (\n    {cols},\n"
+        "    period VARCHAR NOT NULL,\n    file_sha256 VARCHAR NOT NULL\n)"
+    )
+
+
+def current_versions(con: duckdb.DuckDBPyConnection) -> list[FileVersion]:
+    rows = con.execute(
+        """SELECT file_type, file_name, period, sha256, row_count, ags, received_at,
+                  archive_path, accepted_by, accepted_reason
+           FROM meta.file_versions WHERE is_current ORDER BY file_type, period"""
+    ).fetchall()
+    return [
+        FileVersion(r[0], r[1], r[2], r[3], r[4], tuple(r[5] or ()), r[6], r[7], r[8], r[9])
+        for r in rows
+    ]
+
+
+def passed_checksums(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute("SELECT sha256 FROM meta.gate_passed").fetchall()}
+
+
+def record_passed(con: duckdb.DuckDBPyConnection, sha256: str, file_name: str, warnings: int) -> None:
+    con.execute(
+        "INSERT OR IGNORE INTO meta.gate_passed VALUES (?, ?, ?, ?)",
+        [sha256, file_name, datetime.now(), warnings],
+    )
+
+
+def pseudonymise_sql(column: str) -> str:
+    """Keyed hash of a provider pseudonym, computed vectorised in DuckDB.
+
+    sha256(key || sha256(key || id)): the nested form is not open to length
+    extension, and without the key the provider's ids cannot be re-linked.
+    The key is bound as parameter $key, never written into SQL text or logs.
+    """
+    return f"sha256($key || ':' || sha256($key || ':' || {column}))"
+
+
+def load_file(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    table,  # pyarrow.Table with the contract's typed columns (+ `_line`)
+    version: FileVersion,
+    pseudonym_key: str,
+) -> None:
+    """Replace the period's rows of raw.<file_type> with this file, and register it, atomically."""
+    select = []
+    for c in contract.columns:
+        select.append(f"{pseudonymise_sql(c.name)} AS {c.name}" if c.type == "pseudonym" else c.name)
+    con.register("incoming_file", table)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        con.execute(f"DELETE FROM {contract.raw_table} WHERE period = $period", {"period": version.period})
+        params = {"period": version.period, "sha": version.sha256}
+        if any(c.type == "pseudonym" for c in contract.columns):
+            params["key"] = pseudonym_key
+        con.execute(
+            f"INSERT INTO {contract.raw_table} SELECT {', '.join(select)}, $period, $sha FROM incoming_file",
+            params,
+        )
+        con.execute(
+            "UPDATE meta.file_versions SET is_current = false WHERE file_type = ? AND period = ?",
+            [version.file_type, version.period],
+        )
+        con.execute(
+            """INSERT OR REPLACE INTO meta.file_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, true, ?, ?)""",
+            [
+                version.file_type, version.file_name, version.period, version.sha256,
+                version.row_count, list(version.ags), version.received_at, version.archive_path,
+                version.accepted_by, version.accepted_reason,
+            ],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("incoming_file")
+
+
+def reset_raw(con: duckdb.DuckDBPyConnection) -> None:
+    """Empty every raw table (for a full rebuild from the archive); the registry stays."""
+    for contract in load_contracts().values():
+        con.execute(f"DELETE FROM {contract.raw_table}")
+
+
+def fingerprint(versions: list[FileVersion]) -> str:
+    """One checksum over the set of file versions an indicator set is built from."""
+    items = sorted((v.file_name, v.sha256) for v in versions)
+    return hashlib.sha256(json.dumps(items).encode()).hexdigest()
