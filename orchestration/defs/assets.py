@@ -51,7 +51,7 @@ def ingest_asset(contract: Contract) -> dg.AssetsDefinition:
         if out.loaded and any(k == "gate" for k in out.seconds):
             from orchestration.gate import render_data_docs
 
-            render_data_docs(settings.reports_dir / "data-docs" / contract.file_type)
+            render_data_docs(settings.reports_dir / "data-docs" / contract.file_type, {contract.file_type})
         pause_point(f"ingest:{contract.file_type}")
         reports = [str(q.report_txt) for q in out.quarantined]
         return dg.MaterializeResult(

@@ -1,0 +1,448 @@
+"""Extract files (CSV / XLSX) -> typed Arrow tables, per sources/contracts.yml.
+
+Parse and type first, validate later (orchestration/gate.py): this module only finds what
+stops a file from being read or a value from being typed (sources.md rules 1 and 2:
+R1.encoding, R1.format, R1.sheet, R2.missing_column, R2.format, W.unknown_column).
+
+CSV text is decoded in Python (strictly, so the first bad byte is located), then read by
+DuckDB with every column as text; typing is one DuckDB projection (regex + TRY_CAST /
+strptime). XLSX is read with python-calamine, cells turned into the same text form, and
+typed by the same projection, so both formats obey identical rules.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import datetime as dt
+import hashlib
+import io
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from orchestration.gate import Finding, MAX_SAMPLES
+from sources.contracts import Column, Contract
+
+# Contract type -> (DuckDB type, Arrow type).
+_TYPES = {
+    "month": ("VARCHAR", pa.string()),
+    "school_year": ("VARCHAR", pa.string()),
+    "text": ("VARCHAR", pa.string()),
+    "code": ("VARCHAR", pa.string()),
+    "ags": ("VARCHAR", pa.string()),
+    "pseudonym": ("VARCHAR", pa.string()),
+    "date": ("DATE", pa.date32()),
+    "int": ("INTEGER", pa.int32()),
+    "count": ("INTEGER", pa.int32()),
+    "flag": ("BOOLEAN", pa.bool_()),
+}
+
+# What the data steward is told a value should look like (R2.format).
+FORMAT_HINTS = {
+    "month": "JJJJ-MM, z. B. 2024-01",
+    "school_year": "JJJJ/JJ mit JJ = Folgejahr, z. B. 2024/25",
+    "date": "TT.MM.JJJJ, ein existierendes Datum",
+    "int": "ganze Zahl",
+    "count": "ganze Zahl",
+    "flag": "J oder N",
+    "ags": "8 Ziffern (amtlicher Gemeindeschlüssel)",
+    "pseudonym": "1 bis 64 Zeichen",
+}
+
+_BAD_CHAR = re.compile("[\udc80-\udcff]")
+_ENCODING_LABEL = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 (BOM erlaubt)", "cp1252": "Windows-1252"}
+
+
+@dataclass
+class ParsedFile:
+    path: Path
+    contract: Contract
+    period: str
+    sha256: str
+    table: pa.Table | None  # contract columns (typed, contract order) + `_line`
+    raw_text: pa.Table | None  # same rows, same columns, as trimmed text (empty -> NULL)
+    findings: list[Finding] = field(default_factory=list)
+    row_count: int = 0
+
+    @property
+    def has_errors(self) -> bool:
+        return any(f.severity == "error" for f in self.findings)
+
+
+def typed_schema(contract: Contract) -> dict[str, str]:
+    """DuckDB type per contract column (VARCHAR/DATE/INTEGER/BOOLEAN), in contract order.
+
+    `_line` (INTEGER) is not included: it is parse metadata, not contract data.
+    """
+    return {c.name: _TYPES[c.type][0] for c in contract.columns}
+
+
+def arrow_schema(contract: Contract) -> pa.Schema:
+    return pa.schema([(c.name, _TYPES[c.type][1]) for c in contract.columns] + [("_line", pa.int32())])
+
+
+def format_hint(col: Column) -> str:
+    if col.pattern == r"^\d{8}$":
+        return "8 Ziffern"
+    if col.pattern:
+        return f"Muster {col.pattern}"
+    return FORMAT_HINTS.get(col.type, col.type)
+
+
+def parse_file(path: Path, contract: Contract, period: str) -> ParsedFile:
+    data = Path(path).read_bytes()
+    parsed = ParsedFile(Path(path), contract, period, hashlib.sha256(data).hexdigest(), None, None, [], 0)
+    if contract.format == "xlsx":
+        src = _read_xlsx(data, contract, parsed.findings)
+    else:
+        src = _read_csv(data, parsed.path, contract, parsed.findings)
+    if src is None:
+        return parsed
+    header, raw, lines = src  # raw: Arrow table of text columns c0..cn; lines: np.int32 array
+    mapping = _map_header(header, contract, parsed.findings, raw)
+    if mapping is None:
+        return parsed
+    parsed.raw_text, parsed.table = _type_columns(raw, lines, mapping, contract)
+    parsed.row_count = parsed.table.num_rows
+    parsed.findings.extend(_format_findings(parsed.raw_text, parsed.table, contract))
+    return parsed
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def _decode(data: bytes, encoding: str, findings: list[Finding]) -> str | None:
+    """Strict decode; on failure one R1.encoding finding naming the lines with bad bytes."""
+    label = _ENCODING_LABEL.get(encoding, encoding)
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        findings.append(Finding("R1.encoding", "error",
+                                f"Die Datei ist UTF-16-kodiert; vereinbart ist {label}.", None, 1, [1], []))
+        return None
+    codec, offset = encoding, 0
+    if encoding.startswith("utf-8"):
+        # A BOM is tolerated for every UTF-8 file (harmless, and Excel writes one).
+        codec, offset = "utf-8", 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    elif data.startswith(b"\xef\xbb\xbf"):
+        findings.append(Finding("R1.encoding", "error",
+                                f"Die Datei ist UTF-8-kodiert (mit BOM); vereinbart ist {label}.",
+                                None, 1, [1], ["EF BB BF"]))
+        return None
+    body = data[offset:]
+    try:
+        text = body.decode(codec)
+    except UnicodeDecodeError:
+        # surrogateescape turns each bad byte into one marker character: found by a C-level regex.
+        marked = body.decode(codec, errors="surrogateescape")
+        bad = [(m.start(), ord(m.group()) - 0xDC00) for m in _BAD_CHAR.finditer(marked)]
+        newlines = [m.start() for m in re.finditer("\n", marked)]
+        first_per_line: dict[int, tuple[int, int]] = {}  # line -> (column, byte) of its first bad byte
+        for pos, byte in bad:
+            line = bisect.bisect_left(newlines, pos) + 1
+            if line not in first_per_line:
+                first_per_line[line] = (pos - (newlines[line - 2] + 1 if line > 1 else 0) + 1, byte)
+        lines = sorted(first_per_line)
+        col, byte = first_per_line[lines[0]]
+        findings.append(Finding(
+            "R1.encoding", "error",
+            f"Die Datei enthält Bytes, die in der vereinbarten Zeichenkodierung {label} nicht vorkommen "
+            f"dürfen; das erste ungültige Byte 0x{byte:02X} steht in Zeile {lines[0]}, Spalte {col} "
+            f"(Zeichenposition in der Zeile).",
+            None, len(lines), lines[:MAX_SAMPLES],
+            [f"Byte 0x{first_per_line[ln][1]:02X} in Spalte {first_per_line[ln][0]}" for ln in lines[:MAX_SAMPLES]],
+        ))
+        return None
+    if encoding == "cp1252" and not text.isascii():
+        # Valid UTF-8 with non-ASCII characters decodes "fine" as cp1252, into mojibake.
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            first = next(i for i, ch in enumerate(text) if ord(ch) > 127)
+            line = text.count("\n", 0, first) + 1
+            findings.append(Finding(
+                "R1.encoding", "error",
+                f"Die Datei ist offenbar UTF-8-kodiert (Umlaute als Mehrbyte-Folgen, erste in Zeile {line}); "
+                f"vereinbart ist {label}.", None, 1, [line], []))
+            return None
+    return text
+
+
+def _looks_binary(data: bytes) -> str | None:
+    head = data[:8192]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None  # UTF-16: reported as an encoding problem
+    if head.startswith(b"PK\x03\x04"):
+        return "Die Datei ist ein ZIP-/Excel-Archiv, keine CSV-Textdatei."
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        return "Die Datei ist eine alte Excel-/Office-Datei (.xls), keine CSV-Textdatei."
+    if head.startswith(b"%PDF"):
+        return "Die Datei ist ein PDF, keine CSV-Textdatei."
+    if b"\x00" in head:
+        return "Die Datei enthält Binärdaten (Null-Bytes), keine CSV-Textdatei."
+    return None
+
+
+def _read_csv(data: bytes, path: Path, contract: Contract, findings: list[Finding]):
+    if not data.strip():
+        findings.append(Finding("R1.format", "error", "Die Datei ist leer (nicht einmal eine Kopfzeile).",
+                                None, 0, [], []))
+        return None
+    if msg := _looks_binary(data):
+        findings.append(Finding("R1.format", "error", msg, None, 0, [], []))
+        return None
+    text = _decode(data, contract.encoding or "utf-8", findings)
+    if text is None:
+        return None
+    text = text.lstrip("\ufeff")
+    first_line = re.split(r"\r\n|\n|\r", text, maxsplit=1)[0]
+    header = next(csv.reader([first_line], delimiter=";"), [])
+    if len(header) < 2:
+        findings.append(Finding(
+            "R1.format", "error",
+            "Die erste Zeile ist keine durch Semikolon (;) getrennte Kopfzeile"
+            + (" (Komma statt Semikolon?)" if "," in first_line else "") + ".",
+            None, 1, [1], [first_line[:200]]))
+        return None
+
+    n = len(header)
+    names = [f"c{i}" for i in range(n)]
+    con = duckdb.connect()
+    tmp = None
+    try:
+        if contract.encoding == "cp1252":
+            # DuckDB cannot read Windows-1252: hand it the text transcoded to UTF-8.
+            fd, tmp = tempfile.mkstemp(suffix=".csv")
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+            csv_path = tmp
+        else:
+            csv_path = str(path)
+        cols = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in names) + "}"
+        try:
+            raw = con.sql(
+                f"SELECT * FROM read_csv('{_sql_str(csv_path)}', delim=';', quote='\"', escape='\"', "
+                f"header=true, auto_detect=false, columns={cols}, strict_mode=true, null_padding=false, "
+                f"ignore_errors=false, all_varchar=true)"
+            ).to_arrow_table()
+        except duckdb.Error as e:
+            raw = None
+            duck_error = str(e).split("\n", 1)[0]
+    finally:
+        con.close()
+        if tmp:
+            os.unlink(tmp)
+
+    if raw is not None:
+        # Without blank lines every record takes >= 1 line, so equal counts mean one line each.
+        physical = text.count("\n") + (0 if text.endswith("\n") else 1)
+        blank_lines = "\n\n" in text or "\n\r\n" in text
+        if physical == raw.num_rows + 1 and not blank_lines:
+            return header, raw, np.arange(2, raw.num_rows + 2, dtype=np.int32)
+    # DuckDB failed, or rows and lines do not line up (blank lines, line breaks inside quotes):
+    # Python's csv module gives the exact line where each record starts.
+    rows, lines, ragged = [], [], []
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=";")
+    prev = 0
+    for i, rec in enumerate(reader):
+        start, prev = prev + 1, reader.line_num
+        if i == 0 or not rec:
+            continue
+        if len(rec) != n:
+            ragged.append((start, len(rec), ";".join(rec)))
+            continue
+        rows.append(rec)
+        lines.append(start)
+    if ragged:
+        findings.append(Finding(
+            "R1.format", "error",
+            f"Zeilen mit falscher Feldanzahl: die Kopfzeile hat {n} Spalten, diese Zeilen nicht "
+            f"(z. B. Zeile {ragged[0][0]} mit {ragged[0][1]} Feldern). Ein Semikolon zu viel oder zu wenig?",
+            None, len(ragged), [r[0] for r in ragged[:MAX_SAMPLES]], [r[2][:200] for r in ragged[:MAX_SAMPLES]]))
+        return None
+    if raw is not None and len(rows) == raw.num_rows:
+        return header, raw, np.asarray(lines, dtype=np.int32)
+    # DuckDB refused a file Python reads consistently (e.g. an odd quote): go with Python.
+    cols_t = list(zip(*rows)) if rows else [()] * n
+    raw = pa.table({c: pa.array(list(v), pa.string()) for c, v in zip(names, cols_t)})
+    return header, raw, np.asarray(lines, dtype=np.int32)
+
+
+def _sql_str(s: str) -> str:
+    return s.replace("'", "''")
+
+
+# --------------------------------------------------------------------------- XLSX
+
+
+def _cell_text(v) -> str | None:
+    if v is None or v == "":
+        return None
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "J" if v else "N"
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() else repr(v)
+    if isinstance(v, dt.datetime):
+        if v.time() == dt.time(0):
+            return v.strftime("%d.%m.%Y")
+        return v.strftime("%d.%m.%Y %H:%M:%S")
+    if isinstance(v, dt.date):
+        return v.strftime("%d.%m.%Y")
+    return str(v)
+
+
+def _read_xlsx(data: bytes, contract: Contract, findings: list[Finding]):
+    import python_calamine as calamine
+
+    if not data.startswith(b"PK\x03\x04"):
+        findings.append(Finding("R1.format", "error",
+                                "Die Datei ist keine Excel-Arbeitsmappe im XLSX-Format.", None, 0, [], []))
+        return None
+    try:
+        wb = calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
+    except Exception as e:  # calamine raises its own error classes for broken archives
+        findings.append(Finding("R1.format", "error",
+                                f"Die Excel-Datei ist beschädigt oder keine XLSX-Datei ({e}).", None, 0, [], []))
+        return None
+    want = contract.sheet or "Belegung"
+    sheet_name = next((s for s in wb.sheet_names if s == want), None) or next(
+        (s for s in wb.sheet_names if s.strip().lower() == want.lower()), None)
+    if sheet_name is None:
+        findings.append(Finding(
+            "R1.sheet", "error",
+            f"Das Tabellenblatt »{want}« fehlt (vorhanden: {', '.join(wb.sheet_names) or 'keines'}).",
+            None, 0, [], list(wb.sheet_names)[:MAX_SAMPLES]))
+        return None
+    # skip_empty_area=False: rows start at A1, so list index + 1 is the sheet row.
+    rows = wb.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
+    if not rows or all(_cell_text(v) is None for v in rows[0]):
+        findings.append(Finding("R1.format", "error",
+                                f"Im Blatt »{sheet_name}« steht in Zeile 1 keine Kopfzeile.", None, 1, [1], []))
+        return None
+    header = [_cell_text(v) or "" for v in rows[0]]
+    while header and not header[-1]:
+        header.pop()
+    n = len(header)
+    body, lines = [], []
+    for i, r in enumerate(rows[1:], start=2):
+        cells = [_cell_text(v) for v in r[:n]] + [None] * (n - len(r))
+        body.append(cells)
+        lines.append(i)
+    cols_t = list(zip(*body)) if body else [()] * n
+    raw = pa.table({f"c{i}": pa.array(list(v), pa.string()) for i, v in enumerate(cols_t)})
+    return header, raw, np.asarray(lines, dtype=np.int32)
+
+
+# --------------------------------------------------------------------------- header + typing
+
+
+def _map_header(header: list[str], contract: Contract, findings: list[Finding], raw: pa.Table):
+    """contract column -> source column (c<i>); unknown columns are a warning, missing an error."""
+    norm = [h.replace("\ufeff", "").strip().lower() for h in header]
+    wanted = set(contract.column_names)
+    seen: dict[str, int] = {}
+    dupes = []
+    for i, h in enumerate(norm):
+        if h in wanted and h in seen:
+            dupes.append(h)
+        seen.setdefault(h, i)
+    if dupes:
+        findings.append(Finding("R1.format", "error",
+                                "Spalte kommt in der Kopfzeile mehrfach vor: " + ", ".join(sorted(set(dupes))),
+                                sorted(set(dupes))[0], 0, [1], sorted(set(dupes))))
+        return None
+    for i, h in enumerate(norm):
+        if h in wanted:
+            continue
+        if not h and all(v is None or not v.strip() for v in raw.column(f"c{i}").to_pylist()):
+            continue  # trailing ';' / empty Excel column without a heading: nothing in it
+        findings.append(Finding("W.unknown_column", "warning",
+                                f"Unbekannte Spalte »{header[i].strip() or '(ohne Überschrift)'}« – wird ignoriert.",
+                                header[i].strip() or None, 0, [1], [header[i]]))
+    missing = [c for c in contract.column_names if c not in seen]
+    for c in missing:
+        findings.append(Finding("R2.missing_column", "error", f"Pflichtspalte »{c}« fehlt in der Kopfzeile.",
+                                c, 0, [1], []))
+    return {c: (f"c{seen[c]}" if c in seen else None) for c in contract.column_names}
+
+
+def _type_expr(col: Column, v: str) -> str:
+    t = col.type
+    if t == "month":
+        return fr"CASE WHEN regexp_full_match({v}, '\d{{4}}-(0[1-9]|1[0-2])') THEN {v} END"
+    if t == "school_year":
+        return (fr"CASE WHEN regexp_full_match({v}, '\d{{4}}/\d{{2}}') AND "
+                fr"(TRY_CAST(left({v}, 4) AS INTEGER) + 1) % 100 = TRY_CAST(right({v}, 2) AS INTEGER) THEN {v} END")
+    if t == "date":
+        return fr"CASE WHEN regexp_full_match({v}, '\d{{2}}\.\d{{2}}\.\d{{4}}') THEN try_strptime({v}, '%d.%m.%Y')::DATE END"
+    if t in ("int", "count"):
+        return fr"CASE WHEN regexp_full_match({v}, '[+-]?\d+') THEN TRY_CAST({v} AS INTEGER) END"
+    if t == "flag":
+        return f"CASE {v} WHEN 'J' THEN true WHEN 'N' THEN false END"
+    if t == "ags":
+        return fr"CASE WHEN regexp_full_match({v}, '\d{{8}}') THEN {v} END"
+    if t == "pseudonym":
+        return f"CASE WHEN length({v}) <= 64 THEN {v} END"
+    if col.pattern:
+        return f"CASE WHEN regexp_matches({v}, '{_sql_str(col.pattern)}') THEN {v} END"
+    return v  # text, code: checked against their lists by the gate
+
+
+def _type_columns(raw: pa.Table, lines: np.ndarray, mapping: dict[str, str | None], contract: Contract):
+    """One DuckDB projection: trimmed text (empty -> NULL) and the typed value of every column."""
+    sel_raw, sel_typed = [], []
+    for col in contract.columns:
+        src = mapping[col.name]
+        v = f"NULLIF(trim(src.{src}), '')" if src else "NULL::VARCHAR"
+        sel_raw.append(f"{v} AS \"r_{col.name}\"")
+        sel_typed.append(f"CAST({_type_expr(col, v)} AS {_TYPES[col.type][0]}) AS \"t_{col.name}\"")
+    con = duckdb.connect()
+    try:
+        con.register("src", raw)
+        out = con.sql(f"SELECT {', '.join(sel_raw + sel_typed)} FROM src").to_arrow_table()
+    finally:
+        con.close()
+    line_arr = pa.array(lines, pa.int32())
+    raw_cols = [out.column(f"r_{c}") for c in contract.column_names]
+    raw_text = pa.table(raw_cols + [line_arr], names=contract.column_names + ["_line"])
+    # Rows with nothing in any contract column (e.g. ';;;;' at the end of an export) are not records.
+    blank = None
+    for c in raw_cols:
+        isnull = pc.is_null(c)
+        blank = isnull if blank is None else pc.and_(blank, isnull)
+    typed = pa.Table.from_arrays(
+        [out.column(f"t_{c}") for c in contract.column_names] + [line_arr],
+        schema=arrow_schema(contract))
+    if blank is not None and raw_text.num_rows and pc.any(blank).as_py():
+        keep = pc.invert(blank)
+        raw_text, typed = raw_text.filter(keep), typed.filter(keep)
+    return raw_text, typed
+
+
+def _format_findings(raw_text: pa.Table, typed: pa.Table, contract: Contract) -> list[Finding]:
+    """R2.format: a non-empty value whose typed value is NULL did not parse as its type."""
+    out = []
+    lines = raw_text.column("_line")
+    for col in contract.columns:
+        if col.type in ("text", "code") and not col.pattern:
+            continue
+        r, t = raw_text.column(col.name), typed.column(col.name)
+        bad = pc.and_(pc.is_valid(r), pc.is_null(t))
+        idx = pc.indices_nonzero(bad)
+        if len(idx) == 0:
+            continue
+        first = idx[:MAX_SAMPLES]
+        out.append(Finding(
+            "R2.format", "error", f"Wert im falschen Format (erwartet {format_hint(col)})",
+            col.name, len(idx), lines.take(first).to_pylist(), r.take(first).to_pylist()))
+    return out

@@ -1,0 +1,711 @@
+"""The data-quality gate: typed extract frames -> findings -> reports a person can act on.
+
+Row rules that GX can evaluate vectorised live in one Great Expectations suite per file type
+(expectations/<file_type>.json, generated from sources/contracts.yml + the reference lists by
+`python -m orchestration.gate write-suites`, reviewed like code). Everything that needs more
+than one row, more than one file or arithmetic across columns is plain code below. Rule ids
+follow shared/spec/sources.md, "What the gate must at least catch" (R1..R8), plus X.* (own
+errors) and W.* (warnings).
+
+GX is imported lazily inside check_files: importing it costs seconds and the no-op refresh
+path must not pay that. Many files of one type are validated in ONE GX pass: frames are
+concatenated with a `_file` index plus per-file `_period_*` helper columns (so period and
+"year of birth <= reporting year" rules stay plain column comparisons), and the unexpected
+row indices are split back per file.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import datetime as dt
+import html
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from orchestration.settings import EXPECTATIONS_DIR, REFERENCE_DIR
+from sources.contracts import Contract, load_contracts
+
+if TYPE_CHECKING:
+    from orchestration.extracts import ParsedFile
+
+MAX_SAMPLES = 20  # offending lines / values kept per finding
+VOLUME_LIMIT = 0.30  # sources.md rule 8
+SCHOOL_TRUNCATION = 0.50  # own rule: a school file below half of last year's rows is cut off
+CHUNK_ROWS = 1_500_000  # rows per GX pass: bounds memory on the initial load (~360 files)
+
+
+@dataclass
+class Finding:
+    rule: str  # e.g. 'R2.format'
+    severity: str  # 'error' | 'warning'
+    message: str  # German plain language
+    column: str | None
+    row_count: int  # how many rows offend
+    lines: list[int] = field(default_factory=list)  # first offending line numbers (header = 1)
+    values: list[str] = field(default_factory=list)  # offending values, aligned with lines where per row
+
+
+@dataclass
+class FileStats:
+    """What the registry knows about an already loaded period of a file type."""
+    period: str
+    row_count: int
+    ags: frozenset[str]
+
+
+# rule id -> (rule number in sources.md or None, short German title, plain description)
+RULES: dict[str, tuple[int | None, str, str]] = {
+    "R1.encoding": (1, "Zeichenkodierung", "Die Datei enthält Bytes, die in der vereinbarten Zeichenkodierung nicht vorkommen dürfen."),
+    "R1.format": (1, "Dateiformat", "Die Datei ist keine lesbare CSV-Datei (Semikolon-getrennt) bzw. keine XLSX-Arbeitsmappe."),
+    "R1.sheet": (1, "Tabellenblatt fehlt", "Die Excel-Datei enthält das vereinbarte Tabellenblatt nicht."),
+    "R2.missing_column": (2, "Pflichtspalte fehlt", "Eine vereinbarte Spalte fehlt in der Kopfzeile."),
+    "R2.format": (2, "Falsches Format", "Ein Wert lässt sich nicht als der vereinbarte Typ lesen."),
+    "R2.null": (2, "Leeres Pflichtfeld", "Ein Pflichtfeld ist leer."),
+    "R2.range": (2, "Wert außerhalb des Bereichs", "Ein Wert liegt außerhalb des zulässigen Bereichs."),
+    "R3.code": (3, "Unzulässiger Code", "Ein Code steht nicht in der Referenzliste bzw. nicht unter den vereinbarten Werten."),
+    "R4.duplicate_key": (4, "Doppelter Schlüssel", "Ein Schlüssel kommt in der Datei mehrfach vor."),
+    "R5.period": (5, "Zeitraum passt nicht", "Der Zeitraum im Inhalt passt nicht zum Zeitraum im Dateinamen."),
+    "R6.cross_field": (6, "Widerspruch zwischen Feldern", "Felder einer Zeile widersprechen sich."),
+    "R7.header_only": (7, "Nur Kopfzeile", "Die Datei enthält keine Datenzeilen, obwohl welche erwartet werden."),
+    "R8.volume": (8, "Zeilenzahl springt", "Die Zeilenzahl weicht um mehr als 30 % vom vorigen Zeitraum ab."),
+    "X.future_date": (None, "Datum in der Zukunft", "Ein Datum liegt nach dem Prüftag."),
+    "X.municipality_missing": (None, "Gemeinde fehlt", "Eine Gemeinde, die im vorigen Zeitraum enthalten war, fehlt jetzt."),
+    "X.school_truncated": (None, "Schuldatei unvollständig", "Die Schuldatei hat weniger als die Hälfte der Zeilen des Vorjahres; vermutlich abgeschnitten."),
+    "W.over_occupancy": (None, "Überbelegung", "Mehr Bewohner als Plätze (erlaubt, nur Hinweis)."),
+    "W.unknown_column": (None, "Unbekannte Spalte", "Eine nicht vereinbarte Spalte wird ignoriert."),
+}
+
+RULE_ORDER = {r: i for i, r in enumerate(RULES)}
+# Rules about the whole file: their message carries the counts, "Anzahl" would only confuse.
+FILE_LEVEL_RULES = {"R8.volume", "X.school_truncated"}
+
+# Cross-field rules GX can state as column-pair expectations. The Belegt = sum(davon_) rule
+# needs arithmetic across five columns and is plain code (_belegt_sum).
+_PAIR_RULES: dict[str, list[dict]] = {
+    "abh_bestand": [{
+        "type": "expect_column_pair_values_a_to_be_greater_than_b",
+        "kwargs": {"column_A": "stichtag", "column_B": "einreisedatum", "or_equal": True},
+        "meta": {"rule": "R6.cross_field", "column": "einreisedatum",
+                 "message": "Einreisedatum liegt nach dem Stichtag"},
+    }],
+    "jobcenter": [{
+        # elb >= arbeitslos on booleans fails exactly for arbeitslos = J with elb = N; vectorised,
+        # unlike expect_column_pair_values_to_be_in_set (row-wise Python, ~1 s per 26k rows).
+        "type": "expect_column_pair_values_a_to_be_greater_than_b",
+        "kwargs": {"column_A": "elb", "column_B": "arbeitslos", "or_equal": True},
+        "meta": {"rule": "R6.cross_field", "column": "arbeitslos",
+                 "message": "arbeitslos = J, obwohl elb = N (arbeitslos nur bei erwerbsfähigen Leistungsberechtigten)"},
+    }],
+    "unterbringung": [{
+        "type": "expect_column_pair_values_a_to_be_greater_than_b",
+        "kwargs": {"column_A": "plaetze", "column_B": "belegt", "or_equal": True},
+        "severity": "warning",
+        "meta": {"rule": "W.over_occupancy", "column": "belegt",
+                 "message": "Belegt ist größer als Plaetze (Überbelegung) – nur Hinweis"},
+    }],
+}
+
+
+# --------------------------------------------------------------------------- reference lists
+
+
+@lru_cache(maxsize=None)
+def reference_values(reference: str) -> tuple[str, ...]:
+    """Values of `<seed>.<column>` from dbt_project/seeds/<seed>.csv."""
+    seed, column = reference.split(".")
+    with open(REFERENCE_DIR / f"{seed}.csv", encoding="utf-8", newline="") as f:
+        return tuple(row[column] for row in csv.DictReader(f))
+
+
+@lru_cache(maxsize=1)
+def municipality_names() -> dict[str, str]:
+    with open(REFERENCE_DIR / "gemeinden.csv", encoding="utf-8", newline="") as f:
+        return {row["ags"]: row["name"] for row in csv.DictReader(f)}
+
+
+def allowed_values(contract: Contract, column: str) -> list[str] | None:
+    col = contract.column(column)
+    if col.type == "ags":
+        values = reference_values("gemeinden.ags")
+    elif col.values is not None:
+        values = col.values
+    elif col.reference:
+        values = reference_values(col.reference)
+    else:
+        return None
+    return [v for v in values if v not in col.exclude]
+
+
+# --------------------------------------------------------------------------- suites
+
+
+def build_suite(contract: Contract) -> dict:
+    """The GX suite of a file type as a JSON-able dict (what expectations/<type>.json holds)."""
+    exps: list[dict] = []
+
+    def add(type_: str, kwargs: dict, rule: str, column: str | None, message: str, severity: str = "critical"):
+        exps.append({"type": type_, "kwargs": kwargs, "severity": severity,
+                     "meta": {"rule": rule, "column": column, "message": message}})
+
+    either = {"ignore_row_if": "either_value_is_missing"}
+    for col in contract.columns:
+        if not col.nullable:
+            add("expect_column_values_to_not_be_null", {"column": col.name}, "R2.null", col.name,
+                "Pflichtfeld ist leer")
+        values = allowed_values(contract, col.name)
+        if values is not None:
+            if col.type == "ags":
+                msg = "Gemeindeschlüssel gehört zu keiner der 44 Gemeinden des Landkreises (gemeinden.csv)"
+            elif col.reference and col.values is None:
+                msg = f"Code nicht in der Referenzliste {col.reference.split('.')[0]}.csv"
+                if col.exclude:
+                    msg += f" oder ausgeschlossen ({', '.join(col.exclude)})"
+            else:
+                msg = f"Wert nicht zulässig (erlaubt: {', '.join(values)})"
+            add("expect_column_values_to_be_in_set", {"column": col.name, "value_set": list(values)},
+                "R3.code", col.name, msg)
+        if col.type == "count":
+            add("expect_column_values_to_be_between", {"column": col.name, "min_value": 0},
+                "R2.range", col.name, "Anzahl ist negativ (erlaubt: 0 oder mehr)")
+        if col.min is not None:
+            add("expect_column_values_to_be_between", {"column": col.name, "min_value": col.min},
+                "R2.range", col.name, f"Wert kleiner als {col.min}")
+        if col.max_from_period:
+            add("expect_column_pair_values_a_to_be_greater_than_b",
+                {"column_A": "_period_year", "column_B": col.name, "or_equal": True, **either},
+                "R2.range", col.name, "Wert liegt nach dem Berichtsjahr {period_year}")
+
+    # Rows with an empty key part are R2.null findings, not duplicates of each other.
+    add("expect_compound_columns_to_be_unique",
+        {"column_list": ["_file", *contract.key], "ignore_row_if": "any_value_is_missing"},
+        "R4.duplicate_key", contract.key[0] if len(contract.key) == 1 else None,
+        f"Schlüssel ({', '.join(contract.key)}) kommt mehrfach vor")
+
+    pcol, kind = contract.period_column, contract.period_of
+    if kind in ("month_text", "school_year_text"):
+        add("expect_column_pair_values_to_be_equal", {"column_A": pcol, "column_B": "_period_text", **either},
+            "R5.period", pcol, "Zeitraum passt nicht zum Dateinamen (erwartet {period_text})")
+    elif kind in ("month_end_date", "year_end_date"):
+        add("expect_column_pair_values_to_be_equal", {"column_A": pcol, "column_B": "_period_end", **either},
+            "R5.period", pcol, "Stichtag passt nicht zum Dateinamen (erwartet {period_end})")
+    elif kind == "date_in_month":
+        add("expect_column_pair_values_a_to_be_greater_than_b",
+            {"column_A": pcol, "column_B": "_period_start", "or_equal": True, **either},
+            "R5.period", pcol, "Datum liegt vor dem Monat im Dateinamen ({period_start} bis {period_end})")
+        add("expect_column_pair_values_a_to_be_greater_than_b",
+            {"column_A": "_period_end", "column_B": pcol, "or_equal": True, **either},
+            "R5.period", pcol, "Datum liegt nach dem Monat im Dateinamen ({period_start} bis {period_end})")
+    else:
+        raise ValueError(f"unknown period_of {kind!r}")
+
+    for extra in _PAIR_RULES.get(contract.file_type, []):
+        e = json.loads(json.dumps(extra))
+        e["kwargs"].update(either)
+        e.setdefault("severity", "critical")
+        exps.append(e)
+
+    return {
+        "name": contract.file_type,
+        "expectations": exps,
+        "meta": {
+            "generated_from": "sources/contracts.yml + dbt_project/seeds/*.csv "
+                              "(python -m orchestration.gate write-suites)",
+            "helper_columns": {
+                "_file": "index of the file in a batch (keys are unique per file)",
+                "_period_text": "period of the file name as the content writes it (2024-01, 2024/25)",
+                "_period_start": "first day of the file name's period",
+                "_period_end": "last day of the file name's period",
+                "_period_year": "year of the file name's period",
+            },
+        },
+    }
+
+
+def suite_path(file_type: str) -> Path:
+    return EXPECTATIONS_DIR / f"{file_type}.json"
+
+
+def write_suites() -> list[Path]:
+    EXPECTATIONS_DIR.mkdir(parents=True, exist_ok=True)
+    out = []
+    for c in load_contracts().values():
+        p = suite_path(c.file_type)
+        p.write_text(json.dumps(build_suite(c), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        out.append(p)
+    return out
+
+
+# --------------------------------------------------------------------------- GX
+
+
+class _GX:
+    """One ephemeral GX context per process; suites and batch definitions created once."""
+
+    def __init__(self):
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+        import great_expectations as gx
+        from great_expectations.core.expectation_suite import ExpectationSuite
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self._suite_cls = ExpectationSuite
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        self.source = self.context.data_sources.add_pandas("extracts")
+        self._batch_defs: dict = {}
+        self._suites: dict = {}
+
+    def suite(self, file_type: str):
+        if file_type not in self._suites:
+            spec = json.loads(suite_path(file_type).read_text(encoding="utf-8"))
+            suite = self._suite_cls(**spec)
+            # GX only logs (and drops) an expectation it cannot build: a gap in the gate.
+            if len(suite.expectations) != len(spec["expectations"]):
+                raise RuntimeError(f"{suite_path(file_type)}: nicht jede Erwartung ist gültig")
+            self._suites[file_type] = self.context.suites.add(suite)
+        return self._suites[file_type]
+
+    def validate(self, file_type: str, frame):
+        if file_type not in self._batch_defs:
+            asset = self.source.add_dataframe_asset(file_type)
+            self._batch_defs[file_type] = asset.add_batch_definition_whole_dataframe(file_type)
+        batch = self._batch_defs[file_type].get_batch(batch_parameters={"dataframe": frame})
+        return batch.validate(self.suite(file_type), result_format="COMPLETE")
+
+
+_gx_instance: _GX | None = None
+_last_runs: list[dict] = []  # summaries of the GX validations of the last check_files call
+
+
+def _gx() -> _GX:
+    global _gx_instance
+    if _gx_instance is None:
+        _gx_instance = _GX()
+    return _gx_instance
+
+
+# --------------------------------------------------------------------------- check_files
+
+
+def _period_bounds(contract: Contract, period: str) -> tuple[dt.date, dt.date, int, str]:
+    """(first day, last day, year, period as the content writes it) of a file name's period."""
+    year = int(period[:4])
+    if contract.period_kind == "month":
+        month = int(period[5:7])
+        return (dt.date(year, month, 1), dt.date(year, month, calendar.monthrange(year, month)[1]),
+                year, period)
+    if contract.period_kind == "school_year":
+        return dt.date(year, 8, 1), dt.date(year + 1, 7, 31), year, f"{year}/{(year + 1) % 100:02d}"
+    return dt.date(year, 1, 1), dt.date(year, 12, 31), year, period
+
+
+def _num(n: int) -> str:
+    return f"{n:,}".replace(",", ".")
+
+
+def _de(d: dt.date) -> str:
+    return d.strftime("%d.%m.%Y")
+
+
+def _template_args(p: ParsedFile) -> dict[str, str]:
+    start, end, year, text = _period_bounds(p.contract, p.period)
+    return {"period": p.period, "period_text": text, "period_start": _de(start), "period_end": _de(end),
+            "period_year": str(year)}
+
+
+def file_stats(p: ParsedFile) -> FileStats:
+    """Row count and municipalities of a parsed file, as the registry should keep them."""
+    import pyarrow.compute as pc
+
+    ags: frozenset[str] = frozenset()
+    if p.table is not None and "ags" in p.table.column_names:
+        ags = frozenset(a for a in pc.unique(p.table.column("ags")).to_pylist() if a is not None)
+    return FileStats(p.period, p.row_count, ags)
+
+
+def check_files(parsed: list[ParsedFile], history: dict[str, list[FileStats]],
+                accepted: set[tuple[str, str]], today: dt.date) -> dict[Path, list[Finding]]:
+    """Findings of the gate for every file (one GX pass per file type and chunk).
+
+    Parse findings (parsed[i].findings: R1.*, R2.format, R2.missing_column, W.unknown_column)
+    are NOT repeated here; a file passes iff neither list holds an 'error'.
+    """
+    out: dict[Path, list[Finding]] = {p.path: [] for p in parsed}
+    _last_runs.clear()
+    by_type: dict[str, list[ParsedFile]] = {}
+    for p in parsed:
+        by_type.setdefault(p.contract.file_type, []).append(p)
+    for file_type, files in by_type.items():
+        readable = [p for p in files if p.table is not None]
+        for chunk in _chunks(readable):
+            for p, fs in zip(chunk, _validate_chunk(file_type, chunk)):
+                out[p.path].extend(fs)
+        for p in readable:
+            out[p.path].extend(_plain_row_rules(p, today))
+        _cross_file_rules(files, history.get(file_type, []), accepted, out)
+    for fs in out.values():
+        fs.sort(key=lambda f: (f.severity != "error", RULE_ORDER.get(f.rule, 99), f.column or ""))
+    return out
+
+
+def _chunks(files: list[ParsedFile]):
+    chunk, rows = [], 0
+    for p in files:
+        if chunk and rows + p.row_count > CHUNK_ROWS:
+            yield chunk
+            chunk, rows = [], 0
+        chunk.append(p)
+        rows += p.row_count
+    if chunk:
+        yield chunk
+
+
+def _frame(chunk: list[ParsedFile]):
+    """Concatenated typed rows of a chunk + `_file` and `_period_*` helper columns, as pandas."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    tables = []
+    for i, p in enumerate(chunk):
+        start, end, year, text = _period_bounds(p.contract, p.period)
+        n = p.row_count
+        t = p.table.drop_columns(["_line"])
+        t = t.append_column("_file", pa.array(np.full(n, i, dtype=np.int32)))
+        t = t.append_column("_period_text", pa.array([text] * n, pa.string()))
+        t = t.append_column("_period_start", pa.array([start] * n, pa.date32()))
+        t = t.append_column("_period_end", pa.array([end] * n, pa.date32()))
+        t = t.append_column("_period_year", pa.array(np.full(n, year, dtype=np.int32)))
+        tables.append(t)
+    table = pa.concat_tables(tables)
+    # Integers as float64 (NaN = NULL): GX's "between" is vectorised only for numpy int64/float64
+    # and falls back to a per-row Python function for pandas' nullable Int32.
+    table = table.cast(pa.schema([pa.field(f.name, pa.float64()) if f.type == pa.int32() and f.name != "_file"
+                                  else f for f in table.schema]))
+    return table.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get, date_as_object=False)
+
+
+def _columns_of(kwargs: dict) -> list[str]:
+    cols = [kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs]
+    cols += kwargs.get("column_list", [])
+    return [c for c in cols if not c.startswith("_")]
+
+
+def _validate_chunk(file_type: str, chunk: list[ParsedFile]) -> list[list[Finding]]:
+    import numpy as np
+    import pyarrow.compute as pc
+
+    frame = _frame(chunk)
+    offsets = np.cumsum([0] + [p.row_count for p in chunk])
+    result = _gx().validate(file_type, frame)
+    missing = {i: {f.column for f in p.findings if f.rule == "R2.missing_column"} for i, p in enumerate(chunk)}
+    findings: list[list[Finding]] = [[] for _ in chunk]
+    run = {"file_type": file_type, "files": [p.path.name for p in chunk], "rows": int(offsets[-1]),
+           "success": bool(result.success), "expectations": []}
+    for r in result.results:
+        cfg = r.expectation_config
+        if r.exception_info and r.exception_info.get("raised_exception"):
+            # A broken expectation must not look like a passed check.
+            raise RuntimeError(f"GX-Prüfung {cfg.type} {cfg.kwargs} ist abgebrochen: "
+                               f"{r.exception_info.get('exception_message')}")
+        meta = cfg.meta or {}
+        rule, column = meta["rule"], meta.get("column")
+        severity = "warning" if str(cfg.severity).lower().endswith("warning") else "error"
+        kwargs = dict(cfg.kwargs)
+        cols = _columns_of(kwargs)
+        idx = np.asarray(r.result.get("unexpected_index_list") or [], dtype=np.int64)
+        idx.sort()
+        file_of = np.searchsorted(offsets, idx, side="right") - 1
+        reported = 0
+        samples: list[str] = []
+        per_file: dict[str, int] = {}
+        for fi in np.unique(file_of):
+            p = chunk[int(fi)]
+            local = idx[file_of == fi] - offsets[fi]
+            if rule == "R2.null":
+                if column in missing[int(fi)]:
+                    continue  # already reported as R2.missing_column
+                # A value that failed typing is NULL here but was reported as R2.format.
+                raw_null = pc.is_null(p.raw_text.column(column)).to_numpy(zero_copy_only=False)
+                local = local[raw_null[local]]
+                if not len(local):
+                    continue
+            first = local[:MAX_SAMPLES]
+            lines = p.table.column("_line").take(first).to_pylist()
+            values = _values(p, cols, first, single=len(cols) == 1)
+            findings[int(fi)].append(Finding(rule, severity, meta["message"].format(**_template_args(p)),
+                                       column, int(len(local)), lines, values))
+            reported += int(len(local))
+            per_file[p.path.name] = int(len(local))
+            samples.extend(values[: MAX_SAMPLES - len(samples)])
+        if "value_set" in kwargs and len(kwargs["value_set"]) > 12:
+            kwargs["value_set"] = kwargs["value_set"][:12] + [f"… ({len(kwargs['value_set'])} Werte)"]
+        run["expectations"].append({
+            "type": cfg.type, "kwargs": kwargs, "rule": rule, "severity": severity, "column": column,
+            "message": meta["message"], "success": reported == 0,
+            "element_count": int(r.result.get("element_count") or len(frame)),
+            "unexpected_count": reported, "unexpected_per_file": per_file, "samples": samples})
+    _last_runs.append(run)
+    return findings
+
+
+def _values(p: ParsedFile, cols: list[str], rows, single: bool) -> list[str]:
+    raw = {c: p.raw_text.column(c).take(rows).to_pylist() for c in cols}
+    if single:
+        return ["" if v is None else v for v in raw[cols[0]]]
+    return ["; ".join(f"{c}={'' if raw[c][i] is None else raw[c][i]}" for c in cols) for i in range(len(rows))]
+
+
+def _plain_row_rules(p: ParsedFile, today: dt.date) -> list[Finding]:
+    """Row rules outside GX: future dates, Belegt = sum of davon_, header-only."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out: list[Finding] = []
+    if p.row_count == 0:
+        if not p.contract.may_be_empty:
+            out.append(Finding("R7.header_only", "error",
+                               "Die Datei enthält nur die Kopfzeile, aber keine Datenzeilen.", None, 0, [1], []))
+        return out
+    lines = p.table.column("_line")
+    for col in p.contract.columns:
+        if col.type != "date":
+            continue
+        bad = pc.indices_nonzero(pc.fill_null(pc.greater(p.table.column(col.name), pa.scalar(today, pa.date32())), False))
+        if len(bad):
+            first = bad[:MAX_SAMPLES]
+            out.append(Finding("X.future_date", "error", f"Datum liegt in der Zukunft (nach dem Prüftag {_de(today)})",
+                               col.name, len(bad), lines.take(first).to_pylist(),
+                               p.raw_text.column(col.name).take(first).to_pylist()))
+    if p.contract.file_type == "unterbringung":
+        out.extend(_belegt_sum(p))
+    return out
+
+
+def _belegt_sum(p: ParsedFile) -> list[Finding]:
+    import pyarrow.compute as pc
+
+    t = p.table
+    parts = ["davon_gestattung", "davon_schutzstatus", "davon_duldung", "davon_sonstige"]
+    total = t.column(parts[0])
+    for c in parts[1:]:
+        total = pc.add(total, t.column(c))
+    bad = pc.indices_nonzero(pc.fill_null(pc.not_equal(t.column("belegt"), total), False))
+    if not len(bad):
+        return []
+    first = bad[:MAX_SAMPLES]
+    cols = ["belegt", *parts]
+    raw = {c: p.raw_text.column(c).take(first).to_pylist() for c in cols}
+    values = [f"belegt={raw['belegt'][i]}; Summe davon_={'+'.join(str(raw[c][i]) for c in parts)}"
+              f"={total.take([int(first[i].as_py())])[0].as_py()}" for i in range(len(first))]
+    return [Finding("R6.cross_field", "error",
+                    "Belegt ist nicht die Summe der vier davon_-Spalten (Gestattung, Schutzstatus, Duldung, Sonstige)",
+                    "belegt", len(bad), t.column("_line").take(first).to_pylist(), values)]
+
+
+def _cross_file_rules(files: list[ParsedFile], history: list[FileStats], accepted: set[tuple[str, str]],
+                      out: dict[Path, list[Finding]]) -> None:
+    """R8 volume, X.municipality_missing, X.school_truncated, against the previous period.
+
+    "Previous" is the latest earlier period among the loaded ones (history) and the files of
+    this call that passed; files are taken in period order so a passing file can be the
+    previous period of the next one, and a rejected one (never loaded) cannot.
+    """
+    known: dict[str, FileStats] = {s.period: s for s in history}
+    all_ags = frozenset(municipality_names())
+    names = municipality_names()
+    for p in sorted(files, key=lambda p: (p.period, p.path.name)):
+        if p.table is None:
+            continue
+        c = p.contract
+        earlier = [s for per, s in known.items() if per < p.period]
+        prev = max(earlier, key=lambda s: s.period) if earlier else None
+        fs = out[p.path]
+        cur = file_stats(p)
+        if prev is not None and prev.row_count > 0 and p.row_count > 0:
+            change = (p.row_count - prev.row_count) / prev.row_count
+            # integer comparison: exactly 30 % must pass despite float rounding (13/10 - 1 > 0.3)
+            too_big = abs(p.row_count - prev.row_count) * 100 > round(VOLUME_LIMIT * 100) * prev.row_count
+            if c.stock and too_big and (p.path.name, p.sha256) not in accepted:
+                fs.append(Finding(
+                    "R8.volume", "error",
+                    f"Die Zeilenzahl ändert sich um {change * 100:+.0f} % gegenüber dem vorigen Zeitraum {prev.period} "
+                    f"({_num(prev.row_count)} → {_num(p.row_count)} Zeilen); erlaubt sind ±30 %.",
+                    None, abs(p.row_count - prev.row_count), [],
+                    [f"{prev.period}: {prev.row_count}", f"{p.period}: {p.row_count}"]))
+            if c.period_kind == "school_year" and p.row_count < SCHOOL_TRUNCATION * prev.row_count:
+                fs.append(Finding(
+                    "X.school_truncated", "error",
+                    f"Nur {p.row_count / prev.row_count * 100:.0f} % der Zeilen des Vorjahres {prev.period} "
+                    f"({prev.row_count} → {p.row_count} Zeilen); die Datei ist vermutlich abgeschnitten.",
+                    None, prev.row_count - p.row_count, [],
+                    [f"{prev.period}: {prev.row_count}", f"{p.period}: {p.row_count}"]))
+        if prev is not None and p.row_count > 0 and all_ags <= prev.ags and "ags" in c.column_names:
+            gone = sorted(prev.ags - cur.ags)
+            if gone:
+                fs.append(Finding(
+                    "X.municipality_missing", "error",
+                    f"{len(gone)} Gemeinde(n) fehlen, die im vorigen Zeitraum {prev.period} enthalten waren.",
+                    "ags", len(gone), [], [f"{a} {names.get(a, '')}".strip() for a in gone[:MAX_SAMPLES]]))
+        if not any(f.severity == "error" for f in p.findings + fs):
+            known[p.period] = cur
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def rule_label(rule: str) -> str:
+    number = RULES.get(rule, (None,))[0]
+    if number is not None:
+        return f"Regel {number} der Liefervereinbarung ({rule})"
+    if rule.startswith("W."):
+        return f"Hinweis ({rule})"
+    return f"Zusatzprüfung ({rule})"
+
+
+def next_step(rule: str, severity: str, p: ParsedFile) -> str:
+    if severity == "warning":
+        if rule == "W.over_occupancy":
+            return "Blockiert die Lieferung nicht. Überbelegung fachlich prüfen."
+        return "Blockiert die Lieferung nicht. Bei der nächsten Lieferung die Spalte weglassen oder Vereinbarung anpassen."
+    if rule == "R8.volume":
+        return (f"Ist die Änderung echt (z. B. Zuzug, Umstellung beim Lieferanten), nimmt eine berechtigte Person "
+                f"die Datei an mit: imon accept {p.path.name} --reason \"<Begründung>\" "
+                f"(wird mit Name und Begründung protokolliert; danach erneut laden). "
+                f"Sonst: Datei korrigieren und erneut liefern.")
+    if rule == "R1.encoding":
+        enc = {"cp1252": "Windows-1252 (ANSI)", "utf-8": "UTF-8", "utf-8-sig": "UTF-8"}.get(
+            p.contract.encoding or "", p.contract.encoding or "")
+        return f"Datei in der vereinbarten Kodierung {enc} speichern und erneut liefern (gleicher Dateiname)."
+    return "Datei korrigieren und erneut liefern (gleicher Dateiname)."
+
+
+def report_dict(p: ParsedFile, findings: list[Finding]) -> dict:
+    errors = [f for f in findings if f.severity == "error"]
+    return {
+        "file": p.path.name,
+        "path": str(p.path),
+        "file_type": p.contract.file_type,
+        "provider": p.contract.provider,
+        "period": p.period,
+        "sha256": p.sha256,
+        "rows": p.row_count,
+        "passed": not errors and p.table is not None,
+        "errors": len(errors),
+        "warnings": len(findings) - len(errors),
+        "findings": [
+            {**asdict(f), "rule_number": RULES.get(f.rule, (None,))[0], "rule_label": rule_label(f.rule),
+             "title": RULES.get(f.rule, (None, f.rule))[1],
+             "description": RULES.get(f.rule, (None, "", ""))[2], "next_step": next_step(f.rule, f.severity, p)}
+            for f in findings
+        ],
+    }
+
+
+def report_text(p: ParsedFile, findings: list[Finding]) -> str:
+    d = report_dict(p, findings)
+    verdict = ("ANGENOMMEN" if d["passed"] else "ABGELEHNT") + f" – {d['errors']} Fehler, {d['warnings']} Hinweise"
+    lines = [
+        "Prüfbericht Integrationsmonitor (Landkreis Esslingen)",
+        "=" * 54,
+        f"Datei:      {d['file']}",
+        f"Dateityp:   {d['file_type']} (Lieferant: {d['provider']}), Zeitraum {d['period']}",
+        f"Prüfsumme:  SHA-256 {d['sha256']}",
+        f"Datenzeilen: {d['rows'] if p.table is not None else '– (Datei nicht lesbar)'}",
+        f"Ergebnis:   {verdict}",
+        "",
+    ]
+    if not findings:
+        lines.append("Keine Beanstandungen.")
+    for i, f in enumerate(d["findings"], 1):
+        kind = "Fehler" if f["severity"] == "error" else "Hinweis"
+        lines += [f"{i}. {kind}: {f['title']} – {f['rule_label']}",
+                  f"   Prüfung:   {f['description']}",
+                  f"   Befund:    {f['message']}"]
+        if f["column"]:
+            lines.append(f"   Spalte:    {f['column']}")
+        if f["row_count"] and f["rule"] not in FILE_LEVEL_RULES:
+            lines.append(f"   Anzahl:    {f['row_count']}")
+        if f["lines"]:
+            more = " …" if f["row_count"] > len(f["lines"]) else ""
+            unit = "Zeilen (Kopfzeile = 1)" if p.contract.format == "csv" else "Blattzeilen (Kopfzeile = 1)"
+            lines.append(f"   {unit}: {', '.join(map(str, f['lines']))}{more}")
+        if f["values"]:
+            if len(f["values"]) == len(f["lines"]) and f["lines"]:
+                lines.append("   Werte:")
+                lines += [f"     Zeile {ln}: " + (f"»{v}«" if v != "" else "(leer)")
+                          for ln, v in zip(f["lines"], f["values"])]
+            else:
+                lines.append("   Werte:     " + "; ".join(f"»{v}«" for v in f["values"]))
+        lines += [f"   Was tun:   {f['next_step']}", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_report(parsed: ParsedFile, findings: list[Finding], dest_dir: Path) -> tuple[Path, Path]:
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    txt = dest_dir / f"{parsed.path.name}.report.txt"
+    js = dest_dir / f"{parsed.path.name}.report.json"
+    txt.write_text(report_text(parsed, findings), encoding="utf-8")
+    js.write_text(json.dumps(report_dict(parsed, findings), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return txt, js
+
+
+def render_data_docs(dest_dir: Path, file_types: set[str] | None = None) -> Path:
+    """Static HTML of the GX validations of this process's last check_files call
+    (optionally only of some file types).
+
+    GX's own Data Docs load Bootstrap/jQuery/Vega from public CDNs, so on the district's
+    offline machines they render unstyled; this page is self-contained.
+    """
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    e = html.escape
+    parts = ["<!doctype html><html lang='de'><head><meta charset='utf-8'>",
+             "<title>Prüfergebnisse (Great Expectations)</title><style>",
+             "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
+             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top;font-size:14px}"
+             "th{background:#eee}.ok{color:#17612a}.bad{color:#a11}.warn{color:#8a5a00}code{font-size:12px}",
+             "</style></head><body><h1>Prüfergebnisse der Extrakte (Great Expectations)</h1>",
+             f"<p>Erstellt {e(dt.datetime.now().strftime('%d.%m.%Y %H:%M'))}. "
+             "Eine Tabelle je Prüflauf (ein Lauf prüft alle neuen Dateien eines Typs gemeinsam).</p>"]
+    runs = [r for r in _last_runs if file_types is None or r["file_type"] in file_types]
+    if not runs:
+        parts.append("<p>Keine Prüfergebnisse (in diesem Prozess wurde nichts davon geprüft).</p>")
+    for run in runs:
+        status = "<span class='ok'>bestanden</span>" if all(x["success"] or x["severity"] == "warning"
+                                                           for x in run["expectations"]) \
+            else "<span class='bad'>Beanstandungen</span>"
+        parts.append(f"<h2>{e(run['file_type'])}: {status}</h2><p>{len(run['files'])} Datei(en), "
+                     f"{run['rows']} Zeilen: {e(', '.join(run['files']))}</p>")
+        parts.append("<table><tr><th>Regel</th><th>Erwartung</th><th>Spalte</th><th>Ergebnis</th>"
+                     "<th>Abweichende Zeilen</th><th>je Datei</th><th>Beispielwerte</th></tr>")
+        for x in run["expectations"]:
+            cls = "ok" if x["success"] else ("warn" if x["severity"] == "warning" else "bad")
+            word = "ok" if x["success"] else ("Hinweis" if x["severity"] == "warning" else "Fehler")
+            kw = json.dumps(x["kwargs"], ensure_ascii=False, default=str)
+            parts.append(
+                f"<tr><td>{e(x['rule'])}</td><td>{e(x['type'])}<br><code>{e(kw)}</code><br>{e(x['message'])}</td>"
+                f"<td>{e(x['column'] or '')}</td><td class='{cls}'>{word}</td>"
+                f"<td>{x['unexpected_count']} von {x['element_count']}</td>"
+                f"<td>{e(', '.join(f'{k}: {v}' for k, v in x['unexpected_per_file'].items()))}</td>"
+                f"<td>{e(', '.join(x['samples'][:10]))}</td></tr>")
+        parts.append("</table>")
+    parts.append("</body></html>")
+    index = dest_dir / "index.html"
+    index.write_text("\n".join(parts), encoding="utf-8")
+    return index
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["write-suites"]:
+        for path in write_suites():
+            print(path)
+    else:
+        print("usage: python -m orchestration.gate write-suites", file=sys.stderr)
+        sys.exit(2)

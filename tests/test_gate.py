@@ -1,0 +1,553 @@
+"""Parsing and the data-quality gate on small hand-made extracts (one per rule and format).
+
+Every test writes real files into tmp_path and runs the real parser, DuckDB and Great
+Expectations. GX is imported once per session (gate keeps one context per process).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+import xlsxwriter
+
+from orchestration import gate
+from orchestration.extracts import ParsedFile, parse_file, typed_schema
+from orchestration.gate import FileStats, Finding, check_files, render_data_docs, write_report
+from sources.contracts import load_contracts
+
+C = load_contracts()
+TODAY = dt.date(2025, 6, 30)
+GEMEINDEN = [line.split(",")[0] for line in
+             (gate.REFERENCE_DIR / "gemeinden.csv").read_text(encoding="utf-8").splitlines()[1:]]
+A, B = "08116004", "08116005"
+
+HEADERS = {ft: [c.name for c in C[ft].columns] for ft in C}
+UNT_HEADER = ["Stichtag", "Einrichtung_ID", "Einrichtung", "Art", "AGS", "Plaetze", "Belegt",
+              "davon_Gestattung", "davon_Schutzstatus", "davon_Duldung", "davon_Sonstige", "Auszuege_privat"]
+
+
+def row(ft: str, i: int, **over) -> dict[str, str]:
+    """A valid row number i (unique key) of a file type for period 2024-01 / 2024."""
+    r = {
+        "jobcenter": dict(berichtsmonat="2024-01", person_id=f"p{i}", bg_id=f"b{i}", geburtsjahr="1980",
+                          geschlecht="w", staatsangehoerigkeit="000", fluchtkontext="N", ags=A, elb="J",
+                          arbeitslos="N", erwerbstaetig="N", integrationskurs="", integration_beschaeftigung="N"),
+        "abh_bestand": dict(stichtag="31.01.2024", person_id=f"p{i}", geburtsjahr="1990", geschlecht="m",
+                            staatsangehoerigkeit="121", ags=A, einreisedatum="15.03.2015", aufenthaltsstatus="NE"),
+        "abh_einbuergerungen": dict(einbuergerungsdatum="15.01.2024", person_id=f"p{i}", geburtsjahr="1985",
+                                    geschlecht="w", bisherige_staatsangehoerigkeit="121", ags=A),
+        "schulstatistik": dict(schuljahr="2024/25", schulnummer=f"{4100000 + i:08d}", schulname="GS Am Park",
+                               ags=A, schulart="GS", klassenstufe="1", staatsangehoerigkeit="deutsch",
+                               geschlecht="m", schueler="12"),
+        "schulabgaenger": dict(schuljahr="2024/25", ags=GEMEINDEN[i % 44], schulart="RS",
+                               abschluss=["ohne_hsa", "hsa", "msa", "fhr", "ahr"][(i // 44) % 5],
+                               staatsangehoerigkeit="deutsch", geschlecht="m", anzahl="7"),
+        "bevoelkerung": dict(stichtag="31.12.2024", ags=GEMEINDEN[i % 44],
+                             geschlecht="m", altersgruppe=["00-05", "06-14", "15-17", "18-24", "25-64", "65+"][(i // 44) % 6],
+                             staatsangehoerigkeit="deutsch", anzahl="100"),
+    }[ft]
+    r.update(over)
+    return r
+
+
+def write_csv(path: Path, header: list[str], rows: list[dict], encoding: str = "utf-8",
+              bom: bool = False, eol: str = "\n") -> Path:
+    lines = [";".join(header)] + [";".join(r[h] for h in header) for r in rows]
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + (eol.join(lines) + eol).encode(encoding))
+    return path
+
+
+def csv_file(tmp_path: Path, ft: str, period: str, rows: list[dict], **kw) -> Path:
+    enc = "cp1252" if C[ft].encoding == "cp1252" else "utf-8"
+    return write_csv(tmp_path / f"{ft}_{period}.csv", HEADERS[ft], rows, encoding=kw.pop("encoding", enc), **kw)
+
+
+def unt_row(i: int, **over) -> list:
+    r = [dt.date(2024, 1, 31), f"E{i:03d}", f"Unterkunft {i}", "VU", A, 50, 10, 4, 3, 2, 1, 0]
+    for k, v in over.items():
+        r[UNT_HEADER.index(k)] = v
+    return r
+
+
+def write_xlsx(path: Path, rows: list[list], header: list[str] = UNT_HEADER, sheet: str = "Belegung") -> Path:
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet(sheet)
+    datefmt = wb.add_format({"num_format": "dd.mm.yyyy"})
+    ws.write_row(0, 0, header)
+    for r, values in enumerate(rows, start=1):
+        for c, v in enumerate(values):
+            if isinstance(v, dt.date):
+                ws.write_datetime(r, c, dt.datetime(v.year, v.month, v.day), datefmt)
+            elif v is not None:
+                ws.write(r, c, v)
+    wb.close()
+    return path
+
+
+def parse(path: Path) -> ParsedFile:
+    contract = next(c for c in C.values() if c.match(path.name))
+    return parse_file(path, contract, contract.match(path.name))
+
+
+def gate_all(*parsed: ParsedFile, history=None, accepted=frozenset(), today=TODAY) -> dict[Path, list[Finding]]:
+    res = check_files(list(parsed), history or {}, set(accepted), today)
+    return {p.path: p.findings + res[p.path] for p in parsed}
+
+
+def only(findings: list[Finding], rule: str) -> Finding:
+    hits = [f for f in findings if f.rule == rule]
+    assert len(hits) == 1, (rule, findings)
+    return hits[0]
+
+
+def rules(findings: list[Finding]) -> set[str]:
+    return {f.rule for f in findings}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def gx_once():
+    """Import GX and build its context once for the whole session."""
+    gate._gx()
+
+
+# --------------------------------------------------------------------------- suites, schema
+
+
+def test_suites_are_generated_from_contracts():
+    """expectations/*.json are reviewed files; they must say what contracts.yml + seeds say."""
+    for ft, contract in C.items():
+        on_disk = json.loads(gate.suite_path(ft).read_text(encoding="utf-8"))
+        assert on_disk == json.loads(json.dumps(gate.build_suite(contract))), \
+            f"expectations/{ft}.json is stale: python -m orchestration.gate write-suites"
+
+
+def test_typed_schema():
+    assert typed_schema(C["jobcenter"])["geburtsjahr"] == "INTEGER"
+    assert typed_schema(C["jobcenter"])["elb"] == "BOOLEAN"
+    assert typed_schema(C["abh_bestand"])["stichtag"] == "DATE"
+    assert list(typed_schema(C["unterbringung"])) == C["unterbringung"].column_names
+
+
+# --------------------------------------------------------------------------- clean files pass
+
+
+def test_clean_files_of_every_type_pass(tmp_path):
+    files = [
+        csv_file(tmp_path, "jobcenter", "2024-01", [row("jobcenter", i) for i in range(3)], bom=True, eol="\r\n"),
+        csv_file(tmp_path, "abh_bestand", "2024-01",
+                 [row("abh_bestand", 0, person_id="Müßig-ä"), row("abh_bestand", 1)]),
+        csv_file(tmp_path, "abh_einbuergerungen", "2024-01", []),  # header only is allowed here
+        csv_file(tmp_path, "schulstatistik", "2024", [row("schulstatistik", i) for i in range(2)]),
+        csv_file(tmp_path, "schulabgaenger", "2024", [row("schulabgaenger", i) for i in range(3)]),
+        csv_file(tmp_path, "bevoelkerung", "2024", [row("bevoelkerung", i) for i in range(3)]),
+        write_xlsx(tmp_path / "unterbringung_2024-01.xlsx",
+                   [unt_row(0), unt_row(1, Stichtag="31.01.2024")]),  # date cell and date text
+    ]
+    parsed = [parse(f) for f in files]
+    out = gate_all(*parsed)
+    assert all(v == [] for v in out.values()), out
+    jc = parsed[0].table
+    assert jc.column_names == C["jobcenter"].column_names + ["_line"]
+    assert jc.column("_line").to_pylist() == [2, 3, 4]
+    assert jc.schema.field("elb").type == pa.bool_() and jc.column("elb").to_pylist() == [True] * 3
+    assert jc.column("integrationskurs").to_pylist() == [None] * 3  # empty cell is NULL
+    abh = parsed[1].table
+    assert abh.column("person_id").to_pylist()[0] == "Müßig-ä"  # cp1252 decoded
+    assert abh.column("stichtag").to_pylist() == [dt.date(2024, 1, 31)] * 2
+    unt = parsed[6].table
+    assert unt.column("stichtag").to_pylist() == [dt.date(2024, 1, 31)] * 2
+    assert unt.column("plaetze").type == pa.int32() and unt.column("_line").to_pylist() == [2, 3]
+    assert parsed[2].row_count == 0 and parsed[2].table is not None
+
+
+def test_column_matching_ignores_case_blanks_and_order(tmp_path):
+    header = [" AGS ", "Person_ID", "stichtag", "geburtsjahr", "GESCHLECHT", "staatsangehoerigkeit",
+              "einreisedatum", "aufenthaltsstatus"]
+    r = row("abh_bestand", 1)
+    p = tmp_path / "abh_bestand_2024-01.csv"
+    p.write_bytes(
+        (";".join(header) + "\n" + ";".join(r[h.strip().lower()] for h in header) + "\n").encode("cp1252"))
+    parsed = parse(p)
+    assert gate_all(parsed)[p] == []
+    assert parsed.table.column_names[:2] == ["stichtag", "person_id"]
+    assert parsed.table.column("ags").to_pylist() == [A]
+
+
+# --------------------------------------------------------------------------- rule 1
+
+
+def test_cp1252_undefined_byte_is_located(tmp_path):
+    p = csv_file(tmp_path, "abh_bestand", "2024-01", [row("abh_bestand", i) for i in range(3)])
+    data = p.read_bytes().replace(b"p1;", b"p\x811;")  # line 3: "31.01.2024;p\x81..." -> byte 13
+    p.write_bytes(data)
+    parsed = parse(p)
+    f = only(parsed.findings, "R1.encoding")
+    assert parsed.table is None and f.severity == "error"
+    assert f.lines == [3] and f.values == ["Byte 0x81 in Spalte 13"]
+    assert "Zeile 3, Spalte 13" in f.message and "Windows-1252" in f.message
+
+
+def test_utf8_file_with_windows_bytes_fails(tmp_path):
+    rows = [row("jobcenter", i) for i in range(4)]
+    rows[2]["person_id"] = "Jürgen"
+    p = csv_file(tmp_path, "jobcenter", "2024-01", rows, encoding="cp1252")
+    f = only(parse(p).findings, "R1.encoding")
+    assert f.lines == [4] and f.values == ["Byte 0xFC in Spalte 10"] and "Zeile 4, Spalte 10" in f.message
+
+
+def test_utf8_file_delivered_for_cp1252_fails(tmp_path):
+    p = csv_file(tmp_path, "abh_bestand", "2024-01", [row("abh_bestand", 0, person_id="Jürgen")], encoding="utf-8")
+    f = only(parse(p).findings, "R1.encoding")
+    assert f.lines == [2] and "UTF-8" in f.message
+
+
+@pytest.mark.parametrize("content, expect", [
+    (b"\x00\x01\x02binary\x00", "Binärdaten"),
+    (b"PK\x03\x04 a zip", "ZIP"),
+    (b"berichtsmonat,person_id,bg_id\n2024-01,p1,b1\n", "Komma"),
+    (b"", "leer"),
+])
+def test_not_a_csv(tmp_path, content, expect):
+    p = tmp_path / "jobcenter_2024-01.csv"
+    p.write_bytes(content)
+    parsed = parse(p)
+    f = only(parsed.findings, "R1.format")
+    assert expect in f.message and parsed.table is None
+
+
+def test_ragged_rows_report_their_lines(tmp_path):
+    p = csv_file(tmp_path, "jobcenter", "2024-01", [row("jobcenter", i) for i in range(5)])
+    lines = p.read_text(encoding="utf-8").splitlines()
+    lines[2] += ";extra"  # line 3: one field too many
+    lines[4] = lines[4].rsplit(";", 1)[0]  # line 5: one too few
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    parsed = parse(p)
+    f = only(parsed.findings, "R1.format")
+    assert f.lines == [3, 5] and f.row_count == 2 and parsed.table is None
+
+
+def test_xlsx_without_sheet_belegung(tmp_path):
+    p = write_xlsx(tmp_path / "unterbringung_2024-01.xlsx", [unt_row(0)], sheet="Tabelle1")
+    f = only(parse(p).findings, "R1.sheet")
+    assert "Belegung" in f.message and f.values == ["Tabelle1"]
+
+
+def test_csv_named_xlsx_is_not_an_xlsx(tmp_path):
+    p = tmp_path / "unterbringung_2024-01.xlsx"
+    p.write_text("Stichtag;Einrichtung_ID\n31.01.2024;E1\n", encoding="utf-8")
+    assert "XLSX" in only(parse(p).findings, "R1.format").message
+
+
+# --------------------------------------------------------------------------- rule 2
+
+
+def test_missing_and_unknown_columns(tmp_path):
+    header = [h for h in HEADERS["abh_bestand"] if h != "ags"] + ["bemerkung"]
+    rows = [{**row("abh_bestand", i), "bemerkung": "x"} for i in range(2)]
+    p = write_csv(tmp_path / "abh_bestand_2024-01.csv", header, rows, encoding="cp1252")
+    parsed = parse(p)
+    out = gate_all(parsed)[p]
+    assert only(out, "R2.missing_column").column == "ags"
+    w = only(out, "W.unknown_column")
+    assert w.severity == "warning" and w.column == "bemerkung"
+    assert rules(out) == {"R2.missing_column", "W.unknown_column"}  # no R2.null for the missing column
+
+
+def test_values_in_the_wrong_format(tmp_path):
+    rows = [row("abh_bestand", i) for i in range(6)]
+    rows[0]["stichtag"] = "31.02.2024"  # line 2: no such day
+    rows[1]["einreisedatum"] = "2015-03-15"  # line 3: ISO instead of TT.MM.JJJJ
+    rows[2]["geburtsjahr"] = "19x0"  # line 4
+    rows[3]["ags"] = "8116004"  # line 5: 7 digits
+    rows[4]["person_id"] = "x" * 65  # line 6: too long
+    rows[5]["einreisedatum"] = "1.3.2015"  # line 7: one-digit day/month
+    p = csv_file(tmp_path, "abh_bestand", "2024-01", rows)
+    out = gate_all(parse(p))[p]
+    fmt = {f.column: f for f in out if f.rule == "R2.format"}
+    assert fmt["stichtag"].lines == [2] and fmt["stichtag"].values == ["31.02.2024"]
+    assert "TT.MM.JJJJ" in fmt["stichtag"].message
+    assert fmt["einreisedatum"].lines == [3, 7] and fmt["einreisedatum"].values == ["2015-03-15", "1.3.2015"]
+    assert fmt["geburtsjahr"].lines == [4] and fmt["ags"].values == ["8116004"]
+    assert fmt["person_id"].lines == [6]
+    assert "R2.null" not in rules(out)  # a value that failed typing is not also "empty"
+
+
+def test_format_of_month_school_year_flag_and_school_number(tmp_path):
+    jc = [row("jobcenter", i) for i in range(3)]
+    jc[0]["berichtsmonat"] = "2024-1"
+    jc[1]["elb"] = "ja"
+    jc[2]["arbeitslos"] = "n"
+    pj = csv_file(tmp_path, "jobcenter", "2024-01", jc)
+    ss = [row("schulstatistik", 0, schuljahr="2024/26"), row("schulstatistik", 1, schulnummer="1234"),
+          row("schulstatistik", 2, schueler="3.5")]
+    ps = csv_file(tmp_path, "schulstatistik", "2024", ss)
+    out = gate_all(parse(pj), parse(ps))
+    fj = {f.column: f for f in out[pj] if f.rule == "R2.format"}
+    assert fj["berichtsmonat"].lines == [2] and fj["elb"].values == ["ja"] and fj["arbeitslos"].lines == [4]
+    assert "J oder N" in fj["elb"].message
+    fs = {f.column: f for f in out[ps] if f.rule == "R2.format"}
+    assert fs["schuljahr"].lines == [2] and fs["schulnummer"].lines == [3] and fs["schueler"].values == ["3.5"]
+
+
+def test_empty_required_cell_is_null(tmp_path):
+    rows = [row("jobcenter", i) for i in range(4)]
+    rows[1]["ags"] = ""
+    rows[3]["ags"] = "   "  # blanks only: empty
+    rows[2]["integrationskurs"] = ""  # may be empty
+    p = csv_file(tmp_path, "jobcenter", "2024-01", rows)
+    f = only(gate_all(parse(p))[p], "R2.null")
+    assert f.column == "ags" and f.lines == [3, 5] and f.row_count == 2
+
+
+def test_range(tmp_path):
+    rows = [row("jobcenter", i) for i in range(4)]
+    rows[1]["geburtsjahr"] = "1899"
+    rows[3]["geburtsjahr"] = "2025"  # after the reporting year 2024
+    p = csv_file(tmp_path, "jobcenter", "2024-01", rows)
+    out = [f for f in gate_all(parse(p))[p] if f.rule == "R2.range"]
+    assert sorted((f.lines, f.values) for f in out) == [([3], ["1899"]), ([5], ["2025"])]
+    assert any("Berichtsjahr 2024" in f.message for f in out)
+    q = csv_file(tmp_path, "bevoelkerung", "2024", [row("bevoelkerung", 0, anzahl="-1"), row("bevoelkerung", 1)])
+    f = only(gate_all(parse(q))[q], "R2.range")
+    assert f.column == "anzahl" and f.lines == [2] and f.values == ["-1"]
+
+
+# --------------------------------------------------------------------------- rules 3-7
+
+
+def test_codes_outside_lists(tmp_path):
+    rows = [row("abh_bestand", i) for i in range(4)]
+    rows[0]["staatsangehoerigkeit"] = "000"  # German: excluded for foreigners
+    rows[1]["ags"] = "08111000"  # 8 digits, but Stuttgart
+    rows[2]["aufenthaltsstatus"] = "XYZ"
+    rows[3]["geschlecht"] = "x"
+    p = csv_file(tmp_path, "abh_bestand", "2024-01", rows)
+    codes = {f.column: f for f in gate_all(parse(p))[p] if f.rule == "R3.code"}
+    assert codes["staatsangehoerigkeit"].lines == [2] and codes["staatsangehoerigkeit"].values == ["000"]
+    assert codes["ags"].lines == [3] and "44 Gemeinden" in codes["ags"].message
+    assert codes["aufenthaltsstatus"].values == ["XYZ"] and codes["geschlecht"].lines == [5]
+
+
+def test_duplicate_keys(tmp_path):
+    rows = [row("jobcenter", i) for i in range(5)]
+    rows[4]["person_id"] = "p1"
+    p = csv_file(tmp_path, "jobcenter", "2024-01", rows)
+    f = only(gate_all(parse(p))[p], "R4.duplicate_key")
+    assert f.lines == [3, 6] and f.values == ["p1", "p1"] and f.column == "person_id"
+    ss = [row("schulstatistik", 0), row("schulstatistik", 1), row("schulstatistik", 0, schueler="5")]
+    q = csv_file(tmp_path, "schulstatistik", "2024", ss)
+    f = only(gate_all(parse(q))[q], "R4.duplicate_key")
+    assert f.lines == [2, 4] and f.values[0].startswith("schulnummer=04100000; klassenstufe=1")
+
+
+def test_period_must_match_file_name(tmp_path):
+    jc = csv_file(tmp_path, "jobcenter", "2024-01", [row("jobcenter", 0), row("jobcenter", 1, berichtsmonat="2024-02")])
+    abh = csv_file(tmp_path, "abh_bestand", "2024-01", [row("abh_bestand", 0, stichtag="30.01.2024")])
+    einb = csv_file(tmp_path, "abh_einbuergerungen", "2024-01",
+                    [row("abh_einbuergerungen", 0, einbuergerungsdatum="31.12.2023"),
+                     row("abh_einbuergerungen", 1, einbuergerungsdatum="31.01.2024"),
+                     row("abh_einbuergerungen", 2, einbuergerungsdatum="01.02.2024")])
+    ss = csv_file(tmp_path, "schulstatistik", "2024", [row("schulstatistik", 0, schuljahr="2023/24")])
+    bev = csv_file(tmp_path, "bevoelkerung", "2024", [row("bevoelkerung", 0, stichtag="31.12.2023")])
+    out = gate_all(*(parse(p) for p in (jc, abh, einb, ss, bev)))
+    f = only(out[jc], "R5.period")
+    assert f.lines == [3] and f.values == ["2024-02"] and "erwartet 2024-01" in f.message
+    assert only(out[abh], "R5.period").message.endswith("(erwartet 31.01.2024)")
+    e = sorted((f.lines, f.values) for f in out[einb] if f.rule == "R5.period")
+    assert e == [([2], ["31.12.2023"]), ([4], ["01.02.2024"])]
+    assert "erwartet 2024/25" in only(out[ss], "R5.period").message
+    assert only(out[bev], "R5.period").values == ["31.12.2023"]
+
+
+def test_cross_field_rules(tmp_path):
+    abh = csv_file(tmp_path, "abh_bestand", "2024-01",
+                   [row("abh_bestand", 0), row("abh_bestand", 1, einreisedatum="01.02.2024")])
+    jc = csv_file(tmp_path, "jobcenter", "2024-01",
+                  [row("jobcenter", 0, elb="N", arbeitslos="J"), row("jobcenter", 1, elb="J", arbeitslos="J")])
+    unt = write_xlsx(tmp_path / "unterbringung_2024-01.xlsx",
+                     [unt_row(0), unt_row(1, Belegt=11), unt_row(2, Plaetze=5)])  # row 4: over-occupied
+    out = gate_all(*(parse(p) for p in (abh, jc, unt)), today=dt.date(2024, 3, 1))
+    f = only(out[abh], "R6.cross_field")
+    assert f.lines == [3] and f.column == "einreisedatum"
+    f = only(out[jc], "R6.cross_field")
+    assert f.lines == [2] and f.values == ["elb=N; arbeitslos=J"]
+    f = only(out[unt], "R6.cross_field")
+    assert f.lines == [3] and f.column == "belegt" and f.values == ["belegt=11; Summe davon_=4+3+2+1=10"]
+    w = only(out[unt], "W.over_occupancy")
+    assert w.severity == "warning" and w.lines == [4]
+
+
+def test_over_occupancy_alone_does_not_fail(tmp_path):
+    unt = write_xlsx(tmp_path / "unterbringung_2024-01.xlsx", [unt_row(0, Plaetze=5)])
+    out = gate_all(parse(unt))[unt]
+    assert [f.rule for f in out] == ["W.over_occupancy"] and out[0].severity == "warning"
+
+
+def test_header_only(tmp_path):
+    jc = csv_file(tmp_path, "jobcenter", "2024-01", [])
+    unt = write_xlsx(tmp_path / "unterbringung_2024-01.xlsx", [])
+    einb = csv_file(tmp_path, "abh_einbuergerungen", "2024-01", [])
+    out = gate_all(parse(jc), parse(unt), parse(einb))
+    assert rules(out[jc]) == {"R7.header_only"} and rules(out[unt]) == {"R7.header_only"}
+    assert out[einb] == []
+
+
+def test_future_date(tmp_path):
+    p = csv_file(tmp_path, "abh_bestand", "2024-01",
+                 [row("abh_bestand", 0), row("abh_bestand", 1, einreisedatum="01.01.2030")])
+    out = gate_all(parse(p), today=dt.date(2024, 2, 15))[p]
+    f = only(out, "X.future_date")
+    assert f.column == "einreisedatum" and f.lines == [3] and f.values == ["01.01.2030"]
+
+
+# --------------------------------------------------------------------------- rule 8 and history rules
+
+
+def jc_file(tmp_path: Path, period: str, n: int, ags=(A,)) -> Path:
+    rows = [row("jobcenter", i, berichtsmonat=period, ags=ags[i % len(ags)]) for i in range(n)]
+    return csv_file(tmp_path, "jobcenter", period, rows)
+
+
+def test_volume_rule_against_history(tmp_path):
+    hist = {"jobcenter": [FileStats("2023-11", 100, frozenset()), FileStats("2023-12", 10, frozenset()),
+                          FileStats("2024-02", 100, frozenset())]}  # later periods are not "previous"
+    p = jc_file(tmp_path, "2024-01", 14)  # +40 % against 2023-12
+    parsed = parse(p)
+    f = only(gate_all(parsed, history=hist)[p], "R8.volume")
+    assert "+40 %" in f.message and "2023-12" in f.message and "10 → 14" in f.message
+    assert f.values == ["2023-12: 10", "2024-01: 14"]
+    # accepted by a person (imon accept): the same name and checksum pass
+    assert gate_all(parsed, history=hist, accepted={(p.name, parsed.sha256)})[p] == []
+    # acceptance is for these bytes only
+    assert "R8.volume" in rules(gate_all(parsed, history=hist, accepted={(p.name, "0" * 64)})[p])
+    # exactly 30 % is allowed
+    (tmp_path / "b").mkdir()
+    q = jc_file(tmp_path / "b", "2024-01", 13)
+    assert gate_all(parse(q), history=hist)[q] == []
+
+
+def test_volume_rule_within_one_call_and_exempt_types(tmp_path):
+    files = [jc_file(tmp_path, "2024-01", 10), jc_file(tmp_path, "2024-02", 20), jc_file(tmp_path, "2024-03", 21)]
+    out = gate_all(*(parse(p) for p in files))
+    assert out[files[0]] == []
+    assert only(out[files[1]], "R8.volume").values == ["2024-01: 10", "2024-02: 20"]
+    # 2024-02 was rejected and is never loaded, so 2024-03 compares with 2024-01 (+110 %)
+    assert only(out[files[2]], "R8.volume").values == ["2024-01: 10", "2024-03: 21"]
+    # naturalisations are events: no volume rule
+    hist = {"abh_einbuergerungen": [FileStats("2023-12", 100, frozenset())]}
+    e = csv_file(tmp_path, "abh_einbuergerungen", "2024-01", [row("abh_einbuergerungen", 0)])
+    assert gate_all(parse(e), history=hist)[e] == []
+
+
+def test_school_file_truncated(tmp_path):
+    hist = {"schulabgaenger": [FileStats("2023", 10, frozenset())]}
+    p = csv_file(tmp_path, "schulabgaenger", "2024", [row("schulabgaenger", i) for i in range(4)])
+    f = only(gate_all(parse(p), history=hist)[p], "X.school_truncated")
+    assert "40 %" in f.message and f.values == ["2023: 10", "2024: 4"]
+    q = csv_file(tmp_path, "schulabgaenger", "2024", [row("schulabgaenger", i) for i in range(6)])
+    assert gate_all(parse(q), history=hist)[q] == []  # -40 % is normal movement for school files
+
+
+def test_municipality_missing(tmp_path):
+    hist = {"jobcenter": [FileStats("2023-12", 44, frozenset(GEMEINDEN))]}
+    p = jc_file(tmp_path, "2024-01", 44, ags=GEMEINDEN[:43])  # the last one (Aichtal) missing
+    f = only(gate_all(parse(p), history=hist)[p], "X.municipality_missing")
+    assert f.values == [f"{GEMEINDEN[43]} Aichtal"] and f.row_count == 1
+    # a previous period without all 44 municipalities is no yardstick
+    hist2 = {"jobcenter": [FileStats("2023-12", 44, frozenset(GEMEINDEN[:40]))]}
+    assert gate_all(parse(p), history=hist2)[p] == []
+
+
+# --------------------------------------------------------------------------- batches, lines, reports
+
+
+def test_batch_attributes_findings_to_the_right_file(tmp_path):
+    f1 = jc_file(tmp_path, "2024-01", 5)
+    rows = [row("jobcenter", i, berichtsmonat="2024-02") for i in range(5)]
+    rows[2]["geschlecht"] = "q"  # file 2, line 4
+    f2 = csv_file(tmp_path, "jobcenter", "2024-02", rows)
+    rows = [row("jobcenter", i, berichtsmonat="2024-03") for i in range(5)]
+    rows[0]["person_id"] = rows[4]["person_id"] = "dup"  # file 3, lines 2 and 6
+    f3 = csv_file(tmp_path, "jobcenter", "2024-03", rows)
+    out = gate_all(*(parse(p) for p in (f1, f2, f3)))
+    assert out[f1] == []  # same person_ids as file 2 and 3: keys are unique per file, not per batch
+    assert [(f.rule, f.lines, f.values) for f in out[f2]] == [("R3.code", [4], ["q"])]
+    assert [(f.rule, f.lines) for f in out[f3]] == [("R4.duplicate_key", [2, 6])]
+
+
+def test_line_numbers_with_quoted_line_breaks_and_blank_lines(tmp_path):
+    r = [row("schulstatistik", i) for i in range(4)]
+    lines = [";".join(HEADERS["schulstatistik"])]
+    r[0]["schulname"] = '"GS Am\nPark"'  # record 1 spans lines 2-3
+    r[2]["schueler"] = "-2"  # record 3 starts on line 6 (after a blank line 5)
+    lines += [";".join(r[0].values()), ";".join(r[1].values()), "", ";".join(r[2].values()),
+              ";;;;;;;;", ";".join(r[3].values())]  # a row of empty cells is skipped, not an error
+    p = tmp_path / "schulstatistik_2024.csv"
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    parsed = parse(p)
+    assert parsed.table.column("_line").to_pylist() == [2, 4, 6, 8]
+    assert parsed.table.column("schulname").to_pylist()[0] == "GS Am\nPark"
+    f = only(gate_all(parsed)[p], "R2.range")
+    assert f.lines == [6]
+
+
+def test_report_files(tmp_path):
+    rows = [row("jobcenter", i) for i in range(4)]
+    rows[3]["person_id"] = "p1"
+    rows[2]["geschlecht"] = ""
+    p = csv_file(tmp_path, "jobcenter", "2024-01", rows)
+    parsed = parse(p)
+    findings = gate_all(parsed)[p]
+    txt, js = write_report(parsed, findings, tmp_path / "reports")
+    assert txt.name == "jobcenter_2024-01.csv.report.txt" and js.name == "jobcenter_2024-01.csv.report.json"
+    text = txt.read_text(encoding="utf-8")
+    assert "jobcenter_2024-01.csv" in text and "ABGELEHNT" in text
+    assert "Regel 4 der Liefervereinbarung (R4.duplicate_key)" in text
+    assert "Zeilen (Kopfzeile = 1): 3, 5" in text and "Zeile 5: »p1«" in text
+    assert "Regel 2 der Liefervereinbarung (R2.null)" in text and "Spalte:    geschlecht" in text
+    assert "Datei korrigieren und erneut liefern" in text
+    d = json.loads(js.read_text(encoding="utf-8"))
+    assert d["passed"] is False and d["sha256"] == parsed.sha256
+    dup = next(f for f in d["findings"] if f["rule"] == "R4.duplicate_key")
+    assert dup["lines"] == [3, 5] and dup["values"] == ["p1", "p1"] and dup["rule_number"] == 4
+
+
+def test_volume_report_says_how_to_accept(tmp_path):
+    p = jc_file(tmp_path, "2024-01", 20)
+    parsed = parse(p)
+    findings = gate_all(parsed, history={"jobcenter": [FileStats("2023-12", 10, frozenset())]})[p]
+    txt, _ = write_report(parsed, findings, tmp_path)
+    text = txt.read_text(encoding="utf-8")
+    assert 'imon accept jobcenter_2024-01.csv --reason "<Begründung>"' in text
+    assert "Regel 8" in text and "10 → 20" in text
+
+
+def test_passing_file_report_and_data_docs(tmp_path):
+    p = jc_file(tmp_path, "2024-01", 3)
+    bad = csv_file(tmp_path, "abh_bestand", "2024-01", [row("abh_bestand", 0, aufenthaltsstatus="XYZ")])
+    parsed = parse(p)
+    gate_all(parsed, parse(bad))
+    txt, _ = write_report(parsed, [], tmp_path)
+    assert "ANGENOMMEN" in txt.read_text(encoding="utf-8")
+    index = render_data_docs(tmp_path / "docs")
+    page = index.read_text(encoding="utf-8")
+    assert index.name == "index.html"
+    assert "jobcenter_2024-01.csv" in page and "expect_compound_columns_to_be_unique" in page
+    assert "abh_bestand_2024-01.csv: 1" in page and "XYZ" in page
+    assert "https://" not in page  # self-contained: opens on an offline machine
+
+
+def test_empty_key_is_null_not_duplicate(tmp_path):
+    rows = [row("jobcenter", i) for i in range(4)]
+    rows[1]["person_id"] = rows[2]["person_id"] = ""
+    p = csv_file(tmp_path, "jobcenter", "2024-01", rows)
+    out = gate_all(parse(p))[p]
+    assert [(f.rule, f.column, f.lines) for f in out] == [("R2.null", "person_id", [3, 4])]
+    header = [h for h in HEADERS["jobcenter"] if h != "person_id"]
+    q = write_csv(tmp_path / "jobcenter_2024-02.csv", header,
+                  [row("jobcenter", i, berichtsmonat="2024-02") for i in range(3)])
+    assert rules(gate_all(parse(q))[q]) == {"R2.missing_column"}
