@@ -218,7 +218,7 @@ def ingest_file_type(contract: Contract, settings: Settings, full: bool, log=pri
             return out
 
         from orchestration.extracts import parse_file
-        from orchestration.gate import FileStats, check_files
+        from orchestration.gate import FileStats, check_files, file_stats
 
         t0 = time.perf_counter()
         parsed = [parse_file(f.path, contract, f.period) for f, _ in todo]
@@ -254,7 +254,7 @@ def ingest_file_type(contract: Contract, settings: Settings, full: bool, log=pri
                 period=p.period,
                 sha256=p.sha256,
                 row_count=p.row_count,
-                ags=tuple(sorted(_distinct_ags(p.table))),
+                ags=tuple(sorted(file_stats(p).ags)),
                 received_at=datetime.now(),
                 archive_path=str(archive_path_for(settings, contract, p.path.name, p.sha256)),
                 accepted_by=acc["by"] if acc else None,
@@ -271,14 +271,6 @@ def ingest_file_type(contract: Contract, settings: Settings, full: bool, log=pri
         return out
     finally:
         con.close()
-
-
-def _distinct_ags(table) -> set[str]:
-    if "ags" not in table.column_names:
-        return set()
-    import pyarrow.compute as pc
-
-    return {a for a in pc.unique(table.column("ags")).to_pylist() if a is not None}
 
 
 def _reload_from_archive(con, contract: Contract, settings: Settings, out: IngestOutcome, log) -> None:

@@ -1,0 +1,104 @@
+-- All indicators on the dense grid: every published period x the district and each of the
+-- 44 municipalities x every group the indicator lists, also where the count is 0.
+-- Not suppressed: internal only, so that checks can verify additivity and the rule of
+-- confidentiality applied in marts.indicator_values.
+
+{%- set fact_models = [
+    'int_indicators_arbeit',
+    'int_indicators_sprache',
+    'int_indicators_rechtsstatus',
+    'int_indicators_bildung',
+    'int_indicators_wohnen',
+    'int_indicators_demografie',
+] %}
+
+with facts as (
+    {%- for model in fact_models %}
+    select indicator_id, period, ags, group_code, numerator, denominator, denominator_count
+    from {{ ref(model) }}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+),
+
+catalogue as (
+    select indicator_id, unit from {{ ref('indicator_catalogue') }}
+),
+
+indicator_groups as (
+    select indicator_id, group_code from {{ ref('indicator_groups') }}
+),
+
+regions as (
+    select '08116' as region_code, 'Landkreis Esslingen' as region_name
+    union all
+    select ags as region_code, name as region_name from {{ ref('gemeinden') }}
+),
+
+grid as (
+    select
+        periods.indicator_id,
+        periods.period,
+        periods.period_end,
+        regions.region_code,
+        regions.region_name,
+        indicator_groups.group_code,
+        catalogue.unit
+    from {{ ref('int_indicator_periods') }} as periods
+    inner join catalogue on catalogue.indicator_id = periods.indicator_id
+    inner join indicator_groups on indicator_groups.indicator_id = periods.indicator_id
+    cross join regions
+),
+
+-- municipalities from their own rows, the district from all rows (never from rates)
+region_facts as (
+    select
+        indicator_id, period, ags as region_code, group_code,
+        sum(numerator) as numerator,
+        sum(denominator) as denominator,
+        sum(denominator_count) as denominator_count
+    from facts
+    group by indicator_id, period, ags, group_code
+
+    union all
+    select
+        indicator_id, period, '08116' as region_code, group_code,
+        sum(numerator) as numerator,
+        sum(denominator) as denominator,
+        sum(denominator_count) as denominator_count
+    from facts
+    group by indicator_id, period, group_code
+),
+
+filled as (
+    select
+        grid.*,
+        cast(coalesce(region_facts.numerator, 0) as double) as numerator,
+        case when grid.unit = 'prozent' then cast(coalesce(region_facts.denominator, 0) as double) end as denominator,
+        case when grid.unit = 'prozent' then cast(coalesce(region_facts.denominator_count, 0) as bigint) end as denominator_count
+    from grid
+    left join region_facts
+        on region_facts.indicator_id = grid.indicator_id
+        and region_facts.period = grid.period
+        and region_facts.region_code = grid.region_code
+        and region_facts.group_code = grid.group_code
+)
+
+select
+    indicator_id,
+    period,
+    period_end,
+    region_code,
+    region_name,
+    group_code,
+    numerator,
+    denominator,
+    denominator_count,
+    case
+        when unit = 'anzahl' then numerator
+        when denominator = 0 then null
+        else 100 * numerator / denominator
+    end as value,
+    unit
+from filled

@@ -1,0 +1,58 @@
+-- Sprache: SPR-01, SPR-02 per published month and municipality, group `fluchtkontext` only
+-- (indicators.md). Sparse: the grid fills cells without rows with 0.
+
+with counts as (
+    select * from {{ ref('int_jobcenter_recipients_aggregated') }}
+    -- both indicators look only at elb = J and fluchtkontext = J; the elb condition is
+    -- inside the n_elb_* counts
+    where fluchtkontext
+),
+
+published_periods as (
+    select indicator_id, period
+    from {{ ref('int_indicator_periods') }}
+    where indicator_id like 'SPR-%'
+),
+
+-- SPR-01: B1 among those who finished a course (with or without B1)
+spr_01 as (
+    select
+        'SPR-01' as indicator_id, period, ags, 'fluchtkontext' as group_code,
+        sum(n_elb_kurs_b1) as numerator,
+        sum(n_elb_kurs_abgeschlossen) as denominator,
+        sum(n_elb_kurs_abgeschlossen) as denominator_count
+    from counts
+    group by all
+),
+
+-- SPR-02: course running or finished among all (an unknown course status counts here)
+spr_02 as (
+    select
+        'SPR-02' as indicator_id, period, ags, 'fluchtkontext' as group_code,
+        sum(n_elb_kurs_beteiligt) as numerator,
+        sum(n_elb) as denominator,
+        sum(n_elb) as denominator_count
+    from counts
+    group by all
+),
+
+facts as (
+    select * from spr_01
+    union all by name select * from spr_02
+)
+
+select
+    facts.indicator_id,
+    facts.period,
+    facts.ags,
+    facts.group_code,
+    sum(facts.numerator) as numerator,
+    sum(facts.denominator) as denominator,
+    sum(facts.denominator_count) as denominator_count
+from facts
+inner join published_periods
+    on published_periods.indicator_id = facts.indicator_id
+    and published_periods.period = facts.period
+group by facts.indicator_id, facts.period, facts.ags, facts.group_code
+-- cells that add nothing are left out; the dense grid fills them with 0
+having sum(facts.numerator) <> 0 or coalesce(sum(facts.denominator_count), 0) <> 0

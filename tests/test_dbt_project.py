@@ -1,0 +1,503 @@
+"""The dbt project on a small hand-made internal warehouse.
+
+Builds raw.* and the file registry (meta.file_versions) as the ingest step leaves them,
+runs the real `dbt build` against a temporary DuckDB file and checks figures worked out
+by hand from the rows below (indicators.md), the dense grid, the confidentiality rule,
+and that an incremental build (a new month, a re-delivered month, a header-only
+re-delivery, announced in var changed_periods) equals a --full-refresh build.
+
+Hand-made data (A = Altbach 08116004, B = Altdorf 08116005, C = Esslingen 08116019;
+the other 41 municipalities have no rows and must still get 0-rows):
+- jobcenter 2023-02 .. 2024-02, the same people every month:
+  A: p1 000 age 30 elb erwerbstaetig | p2 000 age 70 | p3 475 age 25 elb fk kurs b1 |
+     p4 475 age 40 elb fk laufend | p5 475 age 64 elb fk unter_b1 | p6 232 age 65
+  B: p7 000 age 50 elb | p8 000 age 20 elb erwerbstaetig
+  C: c1..c10 000 age 35 elb (c1..c5 erwerbstaetig), c11..c15 475 age 30 elb fk
+     (kurs: b1 x3, unter_b1, empty)
+  integration_beschaeftigung: p1 in 2023-03, p3 in 2023-05, p4 in 2023-11, c1 in 2024-02
+- bevoelkerung 2022 only: so ARB-01 exists for 2023 months, not for 2024-01/02
+- abh_bestand 2022-12 and 2023-12; naturalisations 2023-01..12 (2023-07 header-only) + 2024-01
+- schulstatistik/schulabgaenger 2023 (school year 2023/24)
+- unterbringung 2023-11, 2024-01, 2024-02 (2023-12 missing: a gap, warned, not blocking)
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from sources.contracts import load_contracts  # noqa: E402
+DBT_PROJECT = REPO / "dbt_project"
+DBT = str(Path(sys.executable).with_name("dbt"))
+
+A, B, C = "08116004", "08116005", "08116019"
+DISTRICT = "08116"
+
+# raw.<file_type> as the ingest step creates it: contract columns (sources/contracts.yml),
+# typed as agreed, plus period and file_sha256
+TYPES = {"month": "VARCHAR", "school_year": "VARCHAR", "text": "VARCHAR", "code": "VARCHAR",
+         "ags": "VARCHAR", "pseudonym": "VARCHAR", "date": "DATE", "int": "INTEGER",
+         "count": "INTEGER", "flag": "BOOLEAN"}
+RAW_DDL = {
+    c.file_type: ", ".join(f"{col.name} {TYPES[col.type]}" for col in c.columns)
+    for c in load_contracts().values()
+}
+
+# the builds here check data; the unit tests run once on their own (test_unit_tests_pass)
+NO_UNIT = ["--exclude-resource-type", "unit_test"]
+
+INITIAL_JOBCENTER_MONTHS = [f"2023-{m:02d}" for m in range(2, 13)] + ["2024-01", "2024-02"]
+NEW_MONTH = "2024-03"
+REDELIVERED_MONTH = "2023-08"
+
+
+# --------------------------------------------------------------------------- hand-made raw data
+
+def _month_end(period: str) -> date:
+    y, m = int(period[:4]), int(period[5:])
+    return date(y, m, calendar.monthrange(y, m)[1])
+
+
+def jobcenter_rows(period: str) -> list[tuple]:
+    year = int(period[:4])
+    integration = {"2023-03": "p1", "2023-05": "p3", "2023-11": "p4", "2024-02": "c1"}.get(period)
+    # (id, nationality, age, ags, elb, erwerbstaetig, fluchtkontext, integrationskurs)
+    people = [
+        ("p1", "000", 30, A, True, True, False, None),
+        ("p2", "000", 70, A, False, False, False, None),
+        ("p3", "475", 25, A, True, False, True, "abgeschlossen_b1"),
+        ("p4", "475", 40, A, True, False, True, "laufend"),
+        ("p5", "475", 64, A, True, False, True, "abgeschlossen_unter_b1"),
+        ("p6", "232", 65, A, False, False, False, "kein"),
+        ("p7", "000", 50, B, True, False, False, None),
+        ("p8", "000", 20, B, True, True, False, None),
+    ]
+    people += [(f"c{i}", "000", 35, C, True, i <= 5, False, None) for i in range(1, 11)]
+    courses = ["abgeschlossen_b1"] * 3 + ["abgeschlossen_unter_b1", None]
+    people += [(f"c{10 + i}", "475", 30, C, True, False, True, courses[i - 1]) for i in range(1, 6)]
+    if period == NEW_MONTH:  # the new month brings one more person
+        people.append(("b9", "475", 33, B, True, False, True, None))
+    return [
+        (period, pid, f"bg-{pid}", year - age, "w", nat, fk, ags, elb, False, erw, kurs, pid == integration)
+        for pid, nat, age, ags, elb, erw, fk, kurs in people
+    ]
+
+
+def abh_bestand_rows(period: str) -> list[tuple]:
+    residents = [  # (id, ags, entry date, status)
+        ("r1", A, date(2010, 5, 1), "EU_FREIZUEGIGKEIT"),
+        ("r2", A, date(2015, 3, 1), "NE"),
+        ("r3", A, date(2017, 12, 31), "NE"),  # exactly on the REC-04 cut-off of 2023: counts
+        ("r4", A, date(2018, 1, 1), "AE_ASYL"),  # one day later: does not
+        ("r5", A, date(2022, 1, 1), "GESTATTUNG"),
+        ("r6", A, date(2019, 1, 1), "DULDUNG"),
+    ]
+    residents += [(f"s{i}", C, date(2000, 1, 1), "NE") for i in range(20)]
+    residents += [(f"t{i}", C, date(2020, 1, 1), "AE_ERWERB") for i in range(10)]
+    return [(_month_end(period), pid, 1980, "m", "475", ags, entry, status) for pid, ags, entry, status in residents]
+
+
+def naturalisation_rows(period: str) -> list[tuple]:
+    where = {"2023-01": [C], "2023-02": [C], "2023-03": [A], "2023-04": [C], "2024-01": [C, C]}.get(period, [])
+    day = date(int(period[:4]), int(period[5:]), 15)
+    return [(day, f"n-{period}-{i}", 1985, "w", "475", ags) for i, ags in enumerate(where)]
+
+
+SCHULSTATISTIK_2023 = [
+    ("2023/24", "04100001", "Gymnasium A", A, "GY", "5", "deutsch", "m", 20),
+    ("2023/24", "04100001", "Gymnasium A", A, "GY", "5", "auslaendisch", "w", 5),
+    ("2023/24", "04100001", "Gymnasium A", A, "GY", "11", "deutsch", "m", 30),  # not Sek I
+    ("2023/24", "04100002", "Realschule A", A, "RS", "7", "deutsch", "m", 30),
+    ("2023/24", "04100002", "Realschule A", A, "RS", "7", "auslaendisch", "m", 10),
+    ("2023/24", "04100003", "Grundschule C", C, "GS", "1", "deutsch", "w", 40),
+    ("2023/24", "04100003", "Grundschule C", C, "GS", "VKL", "auslaendisch", "w", 2),
+    ("2023/24", "04100004", "Berufsschule C", C, "BS", "VABO", "auslaendisch", "m", 12),
+]
+SCHULABGAENGER_2023 = [
+    ("2023/24", A, "GMS", "ohne_hsa", "auslaendisch", "m", 3),
+    ("2023/24", A, "GMS", "hsa", "deutsch", "w", 10),
+    ("2023/24", A, "RS", "msa", "deutsch", "m", 20),
+]
+
+
+def unterbringung_rows(period: str) -> list[tuple]:
+    d = _month_end(period)
+    return [  # id, name, art, ags, places, occupied, gestattung, schutz, duldung, sonstige, moves
+        (d, "F1", "GU Esslingen", "VU", C, 100, 110, 60, 30, 10, 10, 4),
+        (d, "F2", "AU Altbach 1", "AU", A, 20, 2, 0, 2, 0, 0, 0),
+        (d, "F3", "AU Altbach 2", "AU", A, 10, 8, 0, 8, 0, 0, 1),
+    ]
+
+
+BEVOELKERUNG_2022 = [
+    (date(2022, 12, 31), A, "m", "25-64", "deutsch", 100),
+    (date(2022, 12, 31), A, "w", "65+", "deutsch", 50),
+    (date(2022, 12, 31), A, "m", "18-24", "auslaendisch", 20),
+    (date(2022, 12, 31), A, "w", "00-05", "auslaendisch", 5),
+    (date(2022, 12, 31), B, "m", "25-64", "deutsch", 200),
+    (date(2022, 12, 31), C, "m", "25-64", "deutsch", 1000),
+    (date(2022, 12, 31), C, "w", "25-64", "auslaendisch", 100),
+    (date(2022, 12, 31), C, "m", "65+", "deutsch", 500),
+]
+
+FILE_NAMES = {
+    "jobcenter": "jobcenter_{p}.csv", "abh_bestand": "abh_bestand_{p}.csv",
+    "abh_einbuergerungen": "abh_einbuergerungen_{p}.csv", "schulstatistik": "schulstatistik_{p}.csv",
+    "schulabgaenger": "schulabgaenger_{p}.csv", "unterbringung": "unterbringung_{p}.xlsx",
+    "bevoelkerung": "bevoelkerung_{p}.csv",
+}
+
+
+def load_file(con: duckdb.DuckDBPyConnection, file_type: str, period: str, rows: list[tuple]) -> None:
+    """What the ingest step does per file: replace the period's rows and register the version."""
+    sha = hashlib.sha256(f"{file_type}:{period}:{rows!r}".encode()).hexdigest()
+    con.execute(f"DELETE FROM raw.{file_type} WHERE period = ?", [period])
+    if rows:
+        marks = ", ".join(["?"] * (len(rows[0]) + 2))
+        con.executemany(f"INSERT INTO raw.{file_type} VALUES ({marks})", [(*r, period, sha) for r in rows])
+    con.execute("UPDATE meta.file_versions SET is_current = false WHERE file_type = ? AND period = ?",
+                [file_type, period])
+    con.execute(
+        "INSERT INTO meta.file_versions VALUES (?, ?, ?, ?, ?, ?)",
+        [file_type, FILE_NAMES[file_type].format(p=period), period, sha, len(rows), True],
+    )
+
+
+def make_warehouse(path: Path) -> None:
+    con = duckdb.connect(str(path))
+    con.execute("CREATE SCHEMA raw; CREATE SCHEMA meta")
+    # the columns of the ingest step's registry that the dbt project reads
+    con.execute("""CREATE TABLE meta.file_versions (file_type VARCHAR, file_name VARCHAR, period VARCHAR,
+                   sha256 VARCHAR, row_count BIGINT, is_current BOOLEAN)""")
+    for file_type, cols in RAW_DDL.items():
+        con.execute(f"CREATE TABLE raw.{file_type} ({cols}, period VARCHAR NOT NULL, file_sha256 VARCHAR NOT NULL)")
+    # an older, replaced version of a month: must not count (is_current = false afterwards)
+    load_file(con, "jobcenter", "2023-02", jobcenter_rows("2023-02")[:3])
+    for p in INITIAL_JOBCENTER_MONTHS:
+        load_file(con, "jobcenter", p, jobcenter_rows(p))
+    for p in ["2022-12", "2023-12"]:
+        load_file(con, "abh_bestand", p, abh_bestand_rows(p))
+    for p in [f"2023-{m:02d}" for m in range(1, 13)] + ["2024-01"]:
+        load_file(con, "abh_einbuergerungen", p, naturalisation_rows(p))
+    load_file(con, "schulstatistik", "2023", SCHULSTATISTIK_2023)
+    load_file(con, "schulabgaenger", "2023", SCHULABGAENGER_2023)
+    for p in ["2023-11", "2024-01", "2024-02"]:
+        load_file(con, "unterbringung", p, unterbringung_rows(p))
+    load_file(con, "bevoelkerung", "2022", BEVOELKERUNG_2022)
+    con.close()
+
+
+# --------------------------------------------------------------------------- running dbt
+
+def run_dbt(args: list[str], db: Path, work: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, IMON_INTERNAL_DB=str(db), DBT_PROFILES_DIR=str(DBT_PROJECT),
+               DO_NOT_TRACK="1", DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+    # own target/log dirs: parallel runs (and the pipeline's manifest) are left alone
+    cmd = [DBT, *args, "--target-path", str(work / "target"), "--log-path", str(work / "logs")]
+    proc = subprocess.run(cmd, cwd=DBT_PROJECT, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0 or not check, f"{' '.join(args)} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}"
+    return proc
+
+
+def run_results(work: Path) -> dict[str, str]:
+    results = json.loads((work / "target" / "run_results.json").read_text())["results"]
+    return {r["unique_id"]: r["status"] for r in results}
+
+
+def fetch(db: Path, sql: str, params: list | None = None) -> list[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory) -> dict:
+    """One warehouse built from scratch, then changed (a new month, a re-delivered month, a
+    header-only re-delivery) and built incrementally; a copy of the final raw data and registry
+    built again with --full-refresh for comparison. Five dbt calls in all."""
+    work = tmp_path_factory.mktemp("dbt")
+    db = work / "internal.duckdb"
+    make_warehouse(db)
+    run_dbt(["parse"], db, work)
+    run_dbt(["build", *NO_UNIT], db, work)
+    first_results = run_results(work)
+    first_values = fetch(db, "SELECT * FROM marts.indicator_values ORDER BY ALL")
+
+    # the next delivery: a new jobcenter month, a re-delivered one (p8 gone) and a naturalisation
+    # month re-delivered header-only (its period must end up with no rows at all)
+    con = duckdb.connect(str(db))
+    before = dict(con.execute("SELECT period, count(*) FROM intermediate.int_jobcenter_recipients_aggregated "
+                              "GROUP BY period").fetchall())
+    load_file(con, "jobcenter", NEW_MONTH, jobcenter_rows(NEW_MONTH))
+    load_file(con, "jobcenter", REDELIVERED_MONTH, [r for r in jobcenter_rows(REDELIVERED_MONTH) if r[1] != "p8"])
+    load_file(con, "abh_einbuergerungen", "2024-01", [])
+    con.close()
+    changes = {"jobcenter": [NEW_MONTH, REDELIVERED_MONTH], "abh_einbuergerungen": ["2024-01"]}
+    run_dbt(["build", *NO_UNIT, "--vars", json.dumps({"changed_periods": changes})], db, work)
+    incremental_results = run_results(work)
+    compiled = next((work / "target" / "compiled").rglob("int_jobcenter_recipients_aggregated.sql")).read_text()
+
+    # the same raw data and registry, built from scratch
+    full_db = work / "full.duckdb"
+    con = duckdb.connect(str(full_db))
+    con.execute(f"ATTACH '{db}' AS incremental (READ_ONLY)")
+    con.execute("CREATE SCHEMA raw; CREATE SCHEMA meta")
+    for t in [*(f"raw.{ft}" for ft in RAW_DDL), "meta.file_versions"]:
+        con.execute(f"CREATE TABLE {t} AS SELECT * FROM incremental.{t}")
+    con.close()
+    run_dbt(["build", *NO_UNIT, "--full-refresh"], full_db, work)
+    return {"db": db, "full_db": full_db, "work": work, "first_values": first_values,
+            "first_results": first_results, "incremental_results": incremental_results,
+            "aggregate_periods_before": before, "compiled_incremental": compiled}
+
+
+def value(db: Path, indicator: str, period: str, region: str, group: str = "insgesamt") -> tuple:
+    rows = fetch(db, """SELECT numerator, denominator, value, is_suppressed FROM marts.indicator_values
+                        WHERE indicator_id = ? AND period = ? AND region_code = ? AND group_code = ?""",
+                 [indicator, period, region, group])
+    assert len(rows) == 1, (indicator, period, region, group, rows)
+    return rows[0]
+
+
+# --------------------------------------------------------------------------- tests
+
+def test_schemas_and_marts_are_aggregates_only(built):
+    tables = fetch(built["db"], """SELECT table_schema, table_name FROM information_schema.tables
+                                   WHERE table_schema IN ('staging', 'intermediate', 'marts', 'reference')""")
+    by_schema: dict[str, set[str]] = {}
+    for schema, name in tables:
+        by_schema.setdefault(schema, set()).add(name)
+    assert by_schema["marts"] == {"indicator_values", "indicators"}
+    assert "stg_jobcenter__recipients" in by_schema["staging"]
+    assert "int_jobcenter_recipients_aggregated" in by_schema["intermediate"]
+    assert "gemeinden" in by_schema["reference"]
+    columns = {c for (c,) in fetch(built["db"], "SELECT column_name FROM information_schema.columns "
+                                                "WHERE table_schema = 'marts'")}
+    assert not columns & {"person_id", "bg_id", "geburtsjahr", "einreisedatum"}
+
+
+def test_indicator_values_columns_and_types(built):
+    cols = fetch(built["db"], """SELECT column_name, data_type FROM information_schema.columns
+                                 WHERE table_schema = 'marts' AND table_name = 'indicator_values'
+                                 ORDER BY ordinal_position""")
+    assert cols == [
+        ("indicator_id", "VARCHAR"), ("period", "VARCHAR"), ("period_end", "DATE"),
+        ("region_code", "VARCHAR"), ("region_name", "VARCHAR"), ("group_code", "VARCHAR"),
+        ("numerator", "DOUBLE"), ("denominator", "DOUBLE"), ("value", "DOUBLE"),
+        ("unit", "VARCHAR"), ("is_suppressed", "BOOLEAN"),
+    ]
+    catalogue = fetch(built["db"], "SELECT indicator_id, unit, periodicity FROM marts.indicators ORDER BY 1")
+    assert len(catalogue) == 17
+    assert ("ARB-03", "prozent", "monat") in catalogue and ("BIL-02", "anzahl", "schuljahr") in catalogue
+
+
+def test_published_periods_follow_the_files_present(built):
+    periods = dict(fetch(built["full_db"], """SELECT indicator_id, list(DISTINCT period ORDER BY period)
+                                              FROM marts.indicator_values GROUP BY 1"""))
+    jobcenter = INITIAL_JOBCENTER_MONTHS + [NEW_MONTH]
+    # ARB-01 only where the population file of the previous year (2022) exists
+    assert periods["ARB-01"] == [p for p in jobcenter if p.startswith("2023")]
+    assert periods["ARB-02"] == jobcenter
+    # ARB-03 only where all 12 months m-11..m are present (first jobcenter month: 2023-02)
+    assert periods["ARB-03"] == ["2024-01", "2024-02", "2024-03"]
+    # all 12 naturalisation months of 2023 (2023-07 header-only); 2024 incomplete
+    assert periods["REC-03"] == ["2023"] and periods["REC-04"] == ["2023"]
+    assert periods["REC-01"] == ["2022-12", "2023-12"]
+    assert periods["BIL-01"] == periods["BIL-03"] == ["2023/24"]
+    assert periods["WOH-01"] == ["2023-11", "2024-01", "2024-02"]
+    assert periods["DEM-01"] == ["2022"]
+    ends = dict(fetch(built["full_db"], "SELECT DISTINCT period, period_end FROM marts.indicator_values"))
+    assert ends["2024-02"] == date(2024, 2, 29)
+    assert ends["2023"] == date(2023, 12, 31)
+    assert ends["2023/24"] == date(2024, 7, 31)
+
+
+def test_dense_grid(built):
+    db = built["full_db"]
+    rows = dict(fetch(db, "SELECT indicator_id, count(*) FROM marts.indicator_values GROUP BY 1"))
+    # 45 regions x groups x periods
+    assert rows["ARB-02"] == 45 * 4 * 14
+    assert rows["REC-01"] == 45 * 8 * 2
+    assert rows["SPR-01"] == 45 * 1 * 14
+    assert rows["WOH-02"] == 45 * 1 * 3
+    assert rows["DEM-01"] == 45
+    # a municipality without any row still appears, with 0 (not suppressed)
+    assert value(db, "ARB-02", "2023-05", "08116080") == (0.0, None, 0.0, False)
+    assert value(db, "REC-02", "2023-12", "08116080") == (0.0, 0.0, None, False)  # 0/0: no value
+    names = dict(fetch(db, "SELECT DISTINCT region_code, region_name FROM marts.indicator_values"))
+    assert len(names) == 45 and names[DISTRICT] == "Landkreis Esslingen" and names[A] == "Altbach"
+
+
+def test_work_indicators(built):
+    db = built["db"]
+    # ARB-02: elb persons. A 4 (deutsch 1 -> suppressed), B 2 -> suppressed, district 21
+    assert value(db, "ARB-02", "2023-06", A) == (4.0, None, 4.0, False)
+    assert value(db, "ARB-02", "2023-06", A, "deutsch") == (None, None, None, True)
+    assert value(db, "ARB-02", "2023-06", B) == (None, None, None, True)
+    assert value(db, "ARB-02", "2023-06", DISTRICT) == (21.0, None, 21.0, False)
+    assert value(db, "ARB-02", "2023-06", DISTRICT, "fluchtkontext") == (8.0, None, 8.0, False)
+    # ARB-01: age <= 64 (p5 aged 64 in, p6 aged 65 out) over population under 65 of 2022
+    assert value(db, "ARB-01", "2023-06", A) == (4.0, 125.0, pytest.approx(3.2), False)
+    assert value(db, "ARB-01", "2023-06", A, "auslaendisch") == (3.0, 25.0, pytest.approx(12.0), False)
+    assert value(db, "ARB-01", "2023-06", A, "deutsch")[3] is True  # numerator 1
+    assert value(db, "ARB-01", "2023-06", DISTRICT) == (21.0, 1425.0, pytest.approx(100 * 21 / 1425), False)
+    assert value(db, "ARB-01", "2023-06", DISTRICT, "deutsch") == (13.0, 1300.0, pytest.approx(1.0), False)
+    # ARB-03 2024-01: window 2023-02..2024-01 has integrations in 2023-03 (p1), -05 (p3), -11 (p4)
+    assert value(db, "ARB-03", "2024-01", A) == (3.0, 4.0, pytest.approx(75.0), False)
+    # district: 21 elb a month, minus p8 in the re-delivered 2023-08 -> 251 / 12
+    assert value(db, "ARB-03", "2024-01", DISTRICT) == (3.0, pytest.approx(251 / 12), pytest.approx(300 * 12 / 251), False)
+    assert value(db, "ARB-03", "2024-01", C) == (0.0, 15.0, 0.0, False)
+    assert value(db, "ARB-03", "2024-01", A, "fluchtkontext")[3] is True  # numerator 2
+    assert value(db, "ARB-03", "2024-02", DISTRICT) == (4.0, pytest.approx(251 / 12), pytest.approx(400 * 12 / 251), False)
+    # ARB-04: erwerbstaetig among elb
+    assert value(db, "ARB-04", "2023-06", C, "deutsch") == (5.0, 10.0, pytest.approx(50.0), False)
+    assert value(db, "ARB-04", "2023-06", DISTRICT) == (7.0, 21.0, pytest.approx(100 / 3), False)
+    assert value(db, "ARB-04", "2023-06", A)[3] is True  # numerator 1
+
+
+def test_language_indicators(built):
+    db = built["db"]
+    assert value(db, "SPR-01", "2023-06", C, "fluchtkontext") == (3.0, 4.0, pytest.approx(75.0), False)
+    assert value(db, "SPR-01", "2023-06", A, "fluchtkontext") == (None, None, None, True)  # 1 of 2
+    assert value(db, "SPR-01", "2023-06", DISTRICT, "fluchtkontext") == (4.0, 6.0, pytest.approx(400 / 6), False)
+    # SPR-02: the empty course status of c15 counts in the denominator only
+    assert value(db, "SPR-02", "2023-06", C, "fluchtkontext") == (4.0, 5.0, pytest.approx(80.0), False)
+    assert value(db, "SPR-02", "2023-06", DISTRICT, "fluchtkontext") == (7.0, 8.0, pytest.approx(87.5), False)
+
+
+def test_legal_status_indicators(built):
+    db = built["db"]
+    assert value(db, "REC-01", "2022-12", A) == (6.0, None, 6.0, False)
+    assert value(db, "REC-01", "2022-12", A, "eu") == (None, None, None, True)
+    assert value(db, "REC-01", "2022-12", A, "befristet") == (0.0, None, 0.0, False)
+    assert value(db, "REC-01", "2022-12", DISTRICT, "unbefristet") == (22.0, None, 22.0, False)
+    assert value(db, "REC-02", "2022-12", DISTRICT) == (22.0, 35.0, pytest.approx(100 * 22 / 35), False)
+    assert value(db, "REC-02", "2022-12", C) == (20.0, 30.0, pytest.approx(100 * 20 / 30), False)
+    # REC-03 2023: 4 naturalisations (A 1 -> suppressed, C 3); July was header-only
+    assert value(db, "REC-03", "2023", DISTRICT) == (4.0, None, 4.0, False)
+    assert value(db, "REC-03", "2023", C) == (3.0, None, 3.0, False)
+    assert value(db, "REC-03", "2023", A) == (None, None, None, True)
+    # REC-04: residents of Dec 2022 entered on or before 31.12.2017: A r1 r2 r3, C 20
+    assert value(db, "REC-04", "2023", C) == (3.0, 20.0, pytest.approx(15.0), False)
+    assert value(db, "REC-04", "2023", DISTRICT) == (4.0, 23.0, pytest.approx(400 / 23), False)
+    assert value(db, "REC-04", "2023", A)[3] is True
+
+
+def test_education_housing_demography(built):
+    db = built["db"]
+    assert value(db, "BIL-01", "2023/24", A) == (25.0, 65.0, pytest.approx(2500 / 65), False)
+    assert value(db, "BIL-01", "2023/24", DISTRICT, "deutsch") == (20.0, 50.0, pytest.approx(40.0), False)
+    assert value(db, "BIL-01", "2023/24", C) == (0.0, 0.0, None, False)  # no Sek I school: no value
+    assert value(db, "BIL-02", "2023/24", C) == (14.0, None, 14.0, False)  # VKL 2 + VABO 12
+    assert value(db, "BIL-03", "2023/24", A) == (3.0, 33.0, pytest.approx(100 * 3 / 33), False)
+    assert value(db, "BIL-03", "2023/24", A, "auslaendisch") == (3.0, 3.0, pytest.approx(100.0), False)
+    # WOH-01 may exceed 100 (over-occupancy); F2 with 2 residents alone would be suppressed,
+    # but A's AU total is 10 of 30
+    assert value(db, "WOH-01", "2024-01", C, "VU") == (110.0, 100.0, pytest.approx(110.0), False)
+    assert value(db, "WOH-01", "2024-01", A, "AU") == (10.0, 30.0, pytest.approx(100 / 3), False)
+    assert value(db, "WOH-01", "2024-01", DISTRICT) == (120.0, 130.0, pytest.approx(1200 / 13), False)
+    assert value(db, "WOH-02", "2024-01", DISTRICT, "VU") == (30.0, 110.0, pytest.approx(300 / 11), False)
+    assert value(db, "WOH-03", "2024-01", A) == (None, None, None, True)  # 1 move
+    assert value(db, "WOH-03", "2024-01", DISTRICT) == (5.0, None, 5.0, False)
+    assert value(db, "DEM-01", "2022", A) == (25.0, 175.0, pytest.approx(100 * 25 / 175), False)
+    assert value(db, "DEM-01", "2022", B) == (0.0, 200.0, 0.0, False)  # a 0 is not suppressed
+    assert value(db, "DEM-01", "2022", DISTRICT) == (125.0, 1975.0, pytest.approx(100 * 125 / 1975), False)
+
+
+def test_suppression_rule_holds_everywhere(built):
+    db = built["db"]
+    wrong = fetch(db, """
+        SELECT p.* FROM marts.indicator_values p
+        JOIN intermediate.int_indicator_values_unsuppressed u USING (indicator_id, period, region_code, group_code)
+        WHERE p.is_suppressed <> (u.numerator IN (1, 2) OR coalesce(u.denominator_count IN (1, 2), false))
+           OR (p.is_suppressed AND (p.numerator IS NOT NULL OR p.denominator IS NOT NULL OR p.value IS NOT NULL))""")
+    assert wrong == []
+    # ARB-03: the rule looks at the 12-month sum; in the first build B's average stock is 2,
+    # but the sum behind it is 24: shown
+    first = {(r[0], r[1], r[3], r[5]): r for r in built["first_values"]}
+    assert first[("ARB-03", "2024-01", B, "insgesamt")][6:] == (0.0, 2.0, 0.0, "prozent", False)
+    n_suppressed = fetch(db, "SELECT count(*) FROM marts.indicator_values WHERE is_suppressed")[0][0]
+    assert n_suppressed > 0
+
+
+def test_data_tests_pass_and_warnings_do_not_block(built):
+    results = built["first_results"]
+    tests = {k: v for k, v in results.items() if k.startswith("test.")}
+    assert len(tests) > 40
+    failing = {k: v for k, v in tests.items() if v not in ("pass", "warn")}
+    assert failing == {}
+    # the two soft rules fire on this data (gap in unterbringung, WOH-01 at 110 %) and only warn
+    warned = {k.split(".")[2] for k, v in tests.items() if v == "warn"}
+    assert any(name.startswith("assert_monthly_files_without_gaps") for name in warned)
+    assert any("woh_01_over_occupancy" in name for name in warned)
+
+
+def test_incremental_build_equals_full_refresh(built):
+    db, full_db = built["db"], built["full_db"]
+    incremental = fetch(db, "SELECT * FROM marts.indicator_values ORDER BY ALL")
+    full = fetch(full_db, "SELECT * FROM marts.indicator_values ORDER BY ALL")
+    assert incremental == full
+    assert len(incremental) > len(built["first_values"])
+    for table in ["int_jobcenter_recipients_aggregated", "int_foreign_residents_aggregated",
+                  "int_naturalisations_aggregated"]:
+        sql = f"SELECT * FROM intermediate.{table} ORDER BY ALL"
+        assert fetch(db, sql) == fetch(full_db, sql)
+    # the new month arrived: B has 3 elb persons in March
+    assert value(db, "ARB-02", NEW_MONTH, B) == (3.0, None, 3.0, False)
+    assert value(db, "ARB-03", NEW_MONTH, DISTRICT)[0] == 3.0  # 2023-05, 2023-11, 2024-02
+    # the re-delivered month replaced the old one: p8 is gone, B's 1 person is suppressed
+    assert value(db, "ARB-02", REDELIVERED_MONTH, DISTRICT) == (20.0, None, 20.0, False)
+    assert value(db, "ARB-02", REDELIVERED_MONTH, B)[3] is True
+    # the header-only re-delivery left no row of its period behind
+    assert fetch(db, "SELECT count(*) FROM intermediate.int_naturalisations_aggregated WHERE period = '2024-01'") == [(0,)]
+
+
+def test_incremental_build_only_aggregates_the_changed_months(built):
+    results = built["incremental_results"]
+    assert results["model.integrationsmonitor.int_jobcenter_recipients_aggregated"] == "success"
+    # the compiled incremental model reads only the changed months from raw ...
+    assert f"period in ('{NEW_MONTH}', '{REDELIVERED_MONTH}')" in built["compiled_incremental"]
+    # ... and the other months' aggregate rows are still there
+    after = dict(fetch(built["db"], """SELECT period, count(*) FROM intermediate.int_jobcenter_recipients_aggregated
+                                       GROUP BY period"""))
+    assert {p: n for p, n in after.items() if p != NEW_MONTH} == built["aggregate_periods_before"]
+    assert NEW_MONTH in after and NEW_MONTH not in built["aggregate_periods_before"]
+
+
+def test_a_change_not_announced_in_changed_periods_blocks(built, tmp_path):
+    """A new month loaded but missing from changed_periods: the aggregate is left as it is,
+    and the blocking registry check fails rather than publishing zeros for that month."""
+    db = tmp_path / "internal.duckdb"
+    shutil.copy(built["full_db"], db)
+    con = duckdb.connect(str(db))
+    load_file(con, "jobcenter", "2024-04", jobcenter_rows("2024-04"))
+    con.close()
+    # the fixture's target dir: its partial parse saves a full parse (runs are sequential)
+    proc = run_dbt(["build", *NO_UNIT], db, built["work"], check=False)
+    assert proc.returncode != 0
+    statuses = run_results(built["work"])
+    assert statuses["test.integrationsmonitor.assert_aggregates_match_file_registry"] == "fail"
+    assert statuses["model.integrationsmonitor.indicator_values"] == "skipped"
+    months = {p for (p,) in fetch(db, "SELECT DISTINCT period FROM intermediate.int_jobcenter_recipients_aggregated")}
+    assert "2024-04" not in months
+
+
+def test_unit_tests_pass(built):
+    proc = run_dbt(["test", "--select", "test_type:unit"], built["db"], built["work"])
+    results = run_results(built["work"])
+    assert len(results) >= 17
+    assert set(results.values()) == {"pass"}, proc.stdout[-4000:]

@@ -1,0 +1,506 @@
+"""The synthetic-extract generator (sources/generator.py) and the fault injector (sources/faults.py).
+
+Real files on disk, read back with plain csv/openpyxl (independent of the pipeline's parser):
+formats of shared/spec/sources.md, consistency rules the gate enforces, determinism, and that
+every fault breaks its file exactly where it says.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from collections import Counter
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from sources.contracts import load_contracts
+from sources.faults import FAULTS, FaultNotApplicable, pick_source
+from sources.generator import REFERENCE_DIR, generate
+
+C = load_contracts()
+ENCODING = {"utf-8-sig": "utf-8-sig", "cp1252": "cp1252", "utf-8": "utf-8"}
+DATE = re.compile(r"^\d{2}\.\d{2}\.\d{4}$")
+START, MONTHS, SCALE, SEED = "2023-07", 16, 0.03, 5  # two school years, two population files
+
+
+def _ref(name: str, col: str = "code", where=None) -> set[str]:
+    with open(REFERENCE_DIR / name, encoding="utf-8", newline="") as f:
+        return {r[col] for r in csv.DictReader(f) if where is None or where(r)}
+
+
+AGS = _ref("gemeinden.csv", "ags")
+NAT = _ref("staatsangehoerigkeit.csv", where=lambda r: r["historisch"] == "N")
+STATUS = _ref("aufenthaltsstatus.csv")
+
+
+# ----------------------------------------------------------------------------- reading helpers
+
+
+def ftype(path: Path) -> str:
+    for c in C.values():
+        if c.match(path.name):
+            return c.file_type
+    raise AssertionError(path)
+
+
+def read(path: Path) -> list[dict]:
+    """Rows as dicts keyed by the lowercase, stripped contract column name; values as text."""
+    c = C[ftype(path)]
+    if c.format == "xlsx":
+        ws = openpyxl.load_workbook(path, read_only=True)[c.sheet]
+        rows = list(ws.iter_rows(values_only=True))
+        head = [str(h).strip().lower() for h in rows[0]]
+        return [dict(zip(head, r)) for r in rows[1:]]
+    text = path.read_bytes().decode(ENCODING[c.encoding])
+    rd = csv.reader(io.StringIO(text, newline=""), delimiter=";")
+    head = [h.strip().lower() for h in next(rd)]
+    return [dict(zip(head, r)) for r in rd]
+
+
+def header(path: Path) -> list[str]:
+    c = C[ftype(path)]
+    if c.format == "xlsx":
+        ws = openpyxl.load_workbook(path, read_only=True)[c.sheet]
+        return [str(h) for h in next(ws.iter_rows(values_only=True))]
+    text = path.read_bytes().decode(ENCODING[c.encoding])
+    return next(csv.reader([text.splitlines()[0]], delimiter=";"))
+
+
+def files(root: Path, file_type: str) -> list[Path]:
+    c = C[file_type]
+    return sorted((p for p in (root / c.provider).iterdir() if c.match(p.name)), key=lambda p: c.match(p.name))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("gen")
+    generate(out, start=START, months=MONTHS, scale=SCALE, seed=SEED)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    """The smallest supported scale, a year before the 2024 naturalisation reform."""
+    out = tmp_path_factory.mktemp("tiny")
+    generate(out, start="2023-01", months=12, scale=0.01, seed=2)
+    return out
+
+
+# ----------------------------------------------------------------------------- which files, which format
+
+
+def test_file_set(corpus):
+    names = sorted(p.relative_to(corpus).as_posix() for p in corpus.rglob("*") if p.is_file())
+    months = [f"{2023 + (6 + i) // 12}-{(6 + i) % 12 + 1:02d}" for i in range(MONTHS)]
+    expected = sorted(
+        [f"jobcenter/jobcenter_{m}.csv" for m in months]
+        + [f"auslaenderbehoerde/abh_bestand_{m}.csv" for m in months]
+        + [f"auslaenderbehoerde/abh_einbuergerungen_{m}.csv" for m in months]
+        + [f"wohnen/unterbringung_{m}.xlsx" for m in months]
+        # 31.12.2022 (year before the start) and 31.12.2023; Dec 2024 is outside the window
+        + ["bevoelkerung/bevoelkerung_2022.csv", "bevoelkerung/bevoelkerung_2023.csv"]
+        # statistics days Oct 2023 and Oct 2024; school years ending July 2023 and July 2024
+        + ["schulen/schulstatistik_2023.csv", "schulen/schulstatistik_2024.csv",
+           "schulen/schulabgaenger_2022.csv", "schulen/schulabgaenger_2023.csv"]
+    )
+    assert names == expected
+
+
+def test_encodings_and_line_ends(corpus):
+    boms = Counter()
+    for p in corpus.rglob("*.csv"):
+        c = C[ftype(p)]
+        data = p.read_bytes()
+        data.decode(ENCODING[c.encoding])  # strict: raises on an undecodable byte
+        if c.file_type == "jobcenter":
+            boms[data.startswith(b"\xef\xbb\xbf")] += 1
+        else:
+            assert not data.startswith(b"\xef\xbb\xbf"), p.name
+        if c.encoding == "cp1252":
+            assert b"\r\n" in data and data.count(b"\n") == data.count(b"\r\n"), p.name  # Windows line ends
+        else:
+            assert b"\r" not in data, p.name
+    assert boms[True] and boms[False], boms  # the BOM comes on some jobcenter files only
+    # School names carry umlauts, UTF-8 encoded.
+    text = files(corpus, "schulstatistik")[0].read_bytes().decode("utf-8")
+    assert re.search("[äöüÄÖÜß]", text)
+
+
+def test_headers_match_contract(corpus):
+    variants = set()
+    for p in (q for q in corpus.rglob("*") if q.is_file()):
+        c = C[ftype(p)]
+        h = header(p)
+        assert sorted(x.strip().lower() for x in h) == sorted(c.column_names), p.name
+        variants.add(tuple(x.strip().lower() for x in h) == tuple(c.column_names))
+        variants.add("case" if any(x.strip() != x.strip().lower() for x in h) and c.format == "csv" else "")
+    assert True in variants and False in variants  # column order differs between files
+    assert "case" in variants  # header spelling varies a little
+
+
+def test_every_line_has_all_fields(corpus):
+    for p in corpus.rglob("*.csv"):
+        c = C[ftype(p)]
+        text = p.read_bytes().decode(ENCODING[c.encoding])
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
+        assert {len(r) for r in rows} == {len(c.columns)}, p.name
+
+
+def test_value_formats(corpus):
+    for p in (q for q in corpus.rglob("*") if q.is_file()):
+        c = C[ftype(p)]
+        period = c.match(p.name)
+        rows = read(p)
+        for col in c.columns:
+            vals = [r[col.name] for r in rows]
+            if c.format == "xlsx":
+                if col.type == "date":
+                    assert all(isinstance(v, dt.datetime) or DATE.match(v) for v in vals), p.name
+                continue
+            if not col.nullable:
+                assert all(v != "" for v in vals), (p.name, col.name)
+            if col.type == "date":
+                assert all(DATE.match(v) for v in vals), (p.name, col.name)
+                for v in set(vals):
+                    dt.datetime.strptime(v, "%d.%m.%Y")
+            elif col.type in ("int", "count"):
+                assert all(re.fullmatch(r"-?\d+", v) for v in vals), (p.name, col.name)
+                if col.type == "count":
+                    assert all(int(v) >= 0 for v in vals)
+            elif col.type == "month":
+                assert set(vals) <= {period}
+            elif col.type == "school_year":
+                assert set(vals) <= {f"{period}/{(int(period) + 1) % 100:02d}"}
+            elif col.type == "ags":
+                assert set(vals) <= AGS
+            elif col.values:
+                assert set(vals) - {""} <= set(col.values), (p.name, col.name, set(vals) - set(col.values))
+            elif col.reference == "staatsangehoerigkeit.code":
+                assert set(vals) <= NAT and (not col.exclude or "000" not in vals), (p.name, col.name)
+            elif col.reference == "aufenthaltsstatus.code":
+                assert set(vals) <= STATUS
+            if col.pattern:
+                assert all(re.fullmatch(col.pattern, v) for v in vals)
+
+
+def test_xlsx_sheet_and_dates(corpus):
+    kinds = set()
+    for p in files(corpus, "unterbringung"):
+        wb = openpyxl.load_workbook(p)
+        assert "Belegung" in wb.sheetnames
+        ws = wb["Belegung"]
+        head = [str(c.value).strip().lower() for c in ws[1]]
+        j = head.index("stichtag") + 1
+        ags = head.index("ags") + 1
+        period = C["unterbringung"].match(p.name)
+        y, m = int(period[:4]), int(period[5:])
+        end = (dt.date(y + m // 12, m % 12 + 1, 1) - dt.timedelta(days=1))
+        for r in range(2, ws.max_row + 1):
+            v = ws.cell(r, j).value
+            kinds.add(type(v))
+            assert (v.date() if isinstance(v, dt.datetime) else dt.datetime.strptime(v, "%d.%m.%Y").date()) == end
+            assert ws.cell(r, ags).data_type == "s"  # AGS as text, leading zero kept
+    assert kinds == {dt.datetime, str}  # real date cells on most files, text on some
+
+
+def test_population_dense(corpus):
+    for p in files(corpus, "bevoelkerung"):
+        rows = read(p)
+        keys = {(r["ags"], r["geschlecht"], r["altersgruppe"], r["staatsangehoerigkeit"]) for r in rows}
+        assert len(rows) == len(keys) == 44 * 2 * 6 * 2
+        assert {r["stichtag"] for r in rows} == {f"31.12.{C['bevoelkerung'].match(p.name)}"}
+        total = sum(int(r["anzahl"]) for r in rows)
+        foreign = sum(int(r["anzahl"]) for r in rows if r["staatsangehoerigkeit"] == "auslaendisch")
+        assert 540_000 * SCALE * 0.9 < total < 540_000 * SCALE * 1.1
+        assert 0.15 < foreign / total < 0.30
+
+
+# ----------------------------------------------------------------------------- consistency the gate demands
+
+
+def test_keys_unique(corpus):
+    for p in (q for q in corpus.rglob("*") if q.is_file()):
+        c = C[ftype(p)]
+        rows = read(p)
+        keys = [tuple(r[k] for k in c.key) for r in rows]
+        assert len(keys) == len(set(keys)), p.name
+
+
+def test_cross_field_rules(corpus):
+    for p in files(corpus, "jobcenter"):
+        year = int(C["jobcenter"].match(p.name)[:4])
+        for r in read(p):
+            assert not (r["arbeitslos"] == "J" and r["elb"] == "N")
+            assert 1900 <= int(r["geburtsjahr"]) <= year
+    for p in files(corpus, "abh_bestand"):
+        for r in read(p):
+            st = dt.datetime.strptime(r["stichtag"], "%d.%m.%Y")
+            assert dt.datetime.strptime(r["einreisedatum"], "%d.%m.%Y") <= st
+            assert 1900 <= int(r["geburtsjahr"]) <= st.year
+            assert int(r["geburtsjahr"]) <= int(r["einreisedatum"][-4:])
+    for p in files(corpus, "abh_einbuergerungen"):
+        period = C["abh_einbuergerungen"].match(p.name)
+        for r in read(p):
+            assert r["einbuergerungsdatum"][3:] == f"{period[5:]}.{period[:4]}"
+    over = 0
+    for p in files(corpus, "unterbringung"):
+        for r in read(p):
+            assert r["belegt"] == sum(r[k] for k in ("davon_gestattung", "davon_schutzstatus",
+                                                     "davon_duldung", "davon_sonstige"))
+            over += r["belegt"] > r["plaetze"]
+    assert over > 0  # over-occupancy happens now and then (a warning, not an error)
+
+
+@pytest.mark.parametrize("which", ["corpus", "tiny"])
+def test_volume_stable_and_all_municipalities(which, request):
+    root = request.getfixturevalue(which)
+    for ft in ("jobcenter", "abh_bestand", "unterbringung", "bevoelkerung"):
+        counts = [len(read(p)) for p in files(root, ft)]
+        for a, b in zip(counts, counts[1:]):
+            assert abs(b - a) / a < 0.30, (ft, counts)
+        if ft == "unterbringung":
+            ids = [{r["einrichtung_id"] for r in read(p)} for p in files(root, ft)]
+            assert all(len(a & b) >= 0.8 * len(a) for a, b in zip(ids, ids[1:]))  # mostly the same facilities
+            assert min(counts) >= 6
+    for ft in ("jobcenter", "abh_bestand"):
+        for p in files(root, ft):
+            assert {r["ags"] for r in read(p)} == AGS, p.name
+
+
+def test_people_persist_and_naturalisations_leave_the_register(corpus):
+    bestand = files(corpus, "abh_bestand")
+    nat = files(corpus, "abh_einbuergerungen")
+    decided = 0
+    for prev_p, cur_p, nat_p in zip(bestand, bestand[1:], nat[1:]):
+        prev = {r["person_id"]: r for r in read(prev_p)}
+        cur = {r["person_id"]: r for r in read(cur_p)}
+        assert len(prev.keys() & cur.keys()) > 0.95 * len(prev)
+        for r in read(nat_p):
+            assert r["person_id"] in prev and r["person_id"] not in cur
+            before = prev[r["person_id"]]
+            assert r["bisherige_staatsangehoerigkeit"] == before["staatsangehoerigkeit"]
+            assert (r["ags"], r["geburtsjahr"], r["geschlecht"]) == (before["ags"], before["geburtsjahr"], before["geschlecht"])
+        decided += sum(1 for k in prev.keys() & cur.keys() if prev[k]["aufenthaltsstatus"] == "GESTATTUNG"
+                       and cur[k]["aufenthaltsstatus"] in ("AE_FLUECHTLING", "AE_SUBSIDIAER", "AE_ASYL",
+                                                           "AE_ABSCHIEBUNGSVERBOT", "DULDUNG"))
+    assert decided > 0  # asylum decisions happen
+    jc = files(corpus, "jobcenter")
+    a, b = ({r["person_id"] for r in read(p)} for p in jc[:2])
+    assert 0.9 * len(a) < len(a & b) < len(a)  # caseload persists, with exits
+
+
+def test_header_only_naturalisation_files(tiny):
+    sizes = {p.name: len(read(p)) for p in files(tiny, "abh_einbuergerungen")}
+    empty = [n for n, k in sizes.items() if k == 0]
+    assert empty and len(empty) < len(sizes), sizes
+    for name in empty:
+        lines = (tiny / "auslaenderbehoerde" / name).read_bytes().decode("cp1252").splitlines()
+        assert len(lines) == 1 and "einbuergerungsdatum" in lines[0].lower()
+
+
+# ----------------------------------------------------------------------------- realism / variety
+
+
+def test_variety_for_every_indicator(corpus):
+    jc = read(files(corpus, "jobcenter")[-1])
+    year = int(jc[0]["berichtsmonat"][:4])
+    german = sum(r["staatsangehoerigkeit"] == "000" for r in jc) / len(jc)
+    assert 0.35 < german < 0.65
+    foreign = [r for r in jc if r["staatsangehoerigkeit"] != "000"]
+    assert 0.25 < sum(r["fluchtkontext"] == "J" for r in foreign) / len(foreign) < 0.5
+    ages = [year - int(r["geburtsjahr"]) for r in jc]
+    assert min(ages) == 0 and max(ages) >= 70 and any(64 < a for a in ages)
+    flucht_elb = [r for r in jc if r["elb"] == "J" and r["fluchtkontext"] == "J"]
+    assert {r["integrationskurs"] for r in flucht_elb} == {"", "kein", "laufend", "abgeschlossen_b1",
+                                                           "abgeschlossen_unter_b1", "abgebrochen"}
+    elb = [r for r in jc if r["elb"] == "J"]
+    assert 0.003 < sum(r["integration_beschaeftigung"] == "J" for r in elb) / len(elb) < 0.06
+    assert 0.15 < sum(r["erwerbstaetig"] == "J" for r in elb) / len(elb) < 0.35
+    assert 0.2 < sum(r["arbeitslos"] == "J" for r in elb) / len(elb) < 0.5
+    # small municipalities with 1 or 2 people: the confidentiality rule gets exercised
+    assert min(Counter(r["ags"] for r in jc).values()) <= 2
+
+    abh = read(files(corpus, "abh_bestand")[-1])
+    assert 118_000 * SCALE * 0.9 < len(abh) < 130_000 * SCALE * 1.1
+    nat = Counter(r["staatsangehoerigkeit"] for r in abh)
+    assert nat.most_common(1)[0][0] == "163"  # Turkey leads
+    assert {"130", "137", "134", "154", "475", "423", "166"} <= set(nat)
+    status = Counter(r["aufenthaltsstatus"] for r in abh)
+    assert {"EU_FREIZUEGIGKEIT", "NE", "GESTATTUNG", "DULDUNG", "AE_VORUEBERGEHEND"} <= set(status)
+    assert 0.35 < status["EU_FREIZUEGIGKEIT"] / len(abh) < 0.5
+    eu = _ref("staatsangehoerigkeit.csv", where=lambda r: r["eu"] == "J" or r["ewr_ch"] == "J")
+    assert all(r["aufenthaltsstatus"] == "EU_FREIZUEGIGKEIT" for r in abh if r["staatsangehoerigkeit"] in eu)
+
+    unt = [r for p in files(corpus, "unterbringung") for r in read(p)]
+    assert {r["art"] for r in unt} == {"VU", "AU"}
+    assert sum(r["auszuege_privat"] for r in unt) > 0
+    assert sum(r["davon_schutzstatus"] for r in unt if r["art"] == "VU") > 0
+
+    pupils = read(files(corpus, "schulstatistik")[-1])
+    assert any(r["klassenstufe"] in ("VKL", "VABO") for r in pupils)
+    assert any(r["schulart"] == "GY" and r["klassenstufe"] in {str(g) for g in range(5, 11)} for r in pupils)
+    assert {"deutsch", "auslaendisch"} == {r["staatsangehoerigkeit"] for r in pupils}
+    assert len({r["schulnummer"] for r in pupils}) >= 8
+    assert {r["schulart"] for r in pupils} == set(C["schulstatistik"].column("schulart").values)
+    leavers = read(files(corpus, "schulabgaenger")[-1])
+    assert any(r["abschluss"] == "ohne_hsa" for r in leavers)
+    assert {"hsa", "msa", "ahr"} <= {r["abschluss"] for r in leavers}
+
+
+def test_deterministic_by_seed(tmp_path):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    pa = generate(a, start="2023-11", months=2, scale=0.02, seed=9)
+    pb = generate(b, start="2023-11", months=2, scale=0.02, seed=9)
+    generate(c, start="2023-11", months=2, scale=0.02, seed=10)
+    assert [p.relative_to(a) for p in pa] == [p.relative_to(b) for p in pb]
+    assert len(pa) == 4 * 2 + 2  # monthly x2, population 2022 + 2023; no October, no July: no school files
+    for p in pa:
+        assert p.read_bytes() == (b / p.relative_to(a)).read_bytes(), p.name
+    assert all(p.read_bytes() != (c / p.relative_to(a)).read_bytes() for p in pa)
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError):
+        generate(tmp_path, start="2023-13")
+    with pytest.raises(ValueError):
+        generate(tmp_path, months=0)
+
+
+# ----------------------------------------------------------------------------- faults
+
+
+def _lines(path: Path) -> list[bytes]:
+    data = path.read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    return data.split(b"\n")
+
+
+def _cell(line: bytes, file_type: str, header_line: bytes, column: str) -> str:
+    enc = "cp1252" if C[file_type].encoding == "cp1252" else "utf-8"
+    head = [h.strip().lower() for h in next(csv.reader([header_line.decode(enc).rstrip("\r")], delimiter=";"))]
+    return next(csv.reader([line.decode(enc).rstrip("\r")], delimiter=";"))[head.index(column)]
+
+
+def _sheet(path: Path) -> list[tuple]:
+    return list(openpyxl.load_workbook(path)["Belegung"].iter_rows(values_only=True))
+
+
+def test_fault_registry():
+    rules = {f.rule for f in FAULTS.values()}
+    assert rules == {"R1.encoding", "R1.format", "R1.sheet", "R2.missing_column", "R2.format", "R2.range",
+                     "R2.null", "R3.code", "R4.duplicate_key", "R5.period", "R6.cross_field", "R7.header_only",
+                     "R8.volume", "X.future_date", "X.municipality_missing", "X.school_truncated"}
+    assert {f.file_types[0] for f in FAULTS.values() if f.rule == "R6.cross_field"} == {
+        "jobcenter", "abh_bestand", "unterbringung"}
+    for rule in ("R1.format", "R2.missing_column", "R2.format", "R2.null", "R3.code", "R4.duplicate_key",
+                 "R5.period"):
+        assert {f.file_types[0] for f in FAULTS.values() if f.rule == rule} == set(C), rule
+    assert "R7.header_only:abh_einbuergerungen" not in FAULTS  # header-only is legal there
+    assert all(k == f"{f.rule}:{f.file_types[0]}" for k, f in FAULTS.items())
+
+
+@pytest.mark.parametrize("key", [k for k in FAULTS if not k.startswith("X.future_date")])
+def test_fault_changes_the_file_where_it_says(key, corpus, tmp_path):
+    fault = FAULTS[key]
+    ft = fault.file_types[0]
+    src = pick_source(corpus, fault)
+    assert src is not None, key
+    dst = tmp_path / src.parent.name / src.name
+    exp = fault.apply(src, dst)
+    assert exp.rule == fault.rule
+    assert dst.read_bytes() != src.read_bytes()
+    is_xlsx = C[ft].format == "xlsx"
+
+    if exp.line is not None:
+        if is_xlsx:
+            clean, broken = _sheet(src), _sheet(dst)
+            head = [str(h).strip().lower() for h in clean[0]]
+            r = exp.line - 1
+            if fault.rule == "R4.duplicate_key":
+                assert broken[r] == clean[r]
+                ids = [row[head.index("einrichtung_id")] for row in broken[1:]]
+                assert ids.count(clean[r][head.index("einrichtung_id")]) == 2
+            else:
+                j = head.index(exp.column)
+                assert broken[r][j] != clean[r][j]
+                assert [row for k, row in enumerate(broken) if k != r] == [row for k, row in enumerate(clean) if k != r]
+            return
+        clean, broken = _lines(src), _lines(dst)
+        L = exp.line - 1
+        if fault.rule == "R4.duplicate_key":
+            assert broken[L] == clean[L] and broken.count(clean[L]) == 2 and broken[:L] == clean[:L]
+            return
+        # exactly the stated line changed, all others are byte-identical
+        assert broken[L] != clean[L]
+        assert broken[:L] == clean[:L] and broken[L + 1:] == clean[L + 1:]
+        if fault.rule == "R1.encoding":
+            enc = "cp1252" if C[ft].encoding == "cp1252" else "utf-8"
+            clean[L].decode(enc)
+            with pytest.raises(UnicodeDecodeError):
+                broken[L].decode(enc)
+        else:
+            assert _cell(broken[L], ft, broken[0], exp.column) != _cell(clean[L], ft, clean[0], exp.column)
+        return
+
+    # file- or column-level faults
+    if fault.rule == "R1.format":
+        if is_xlsx:
+            with pytest.raises(Exception):
+                openpyxl.load_workbook(dst)
+        else:
+            assert b"\x00" in dst.read_bytes()
+    elif fault.rule == "R1.sheet":
+        assert "Belegung" not in openpyxl.load_workbook(dst).sheetnames
+    elif fault.rule == "R2.missing_column":
+        assert exp.column in [h.strip().lower() for h in header(src)]
+        assert exp.column not in [h.strip().lower() for h in header(dst)]
+        assert len(read(dst)) == len(read(src))
+    else:
+        n_src, rows = len(read(src)), read(dst)
+        if fault.rule == "R7.header_only":
+            assert rows == [] and n_src > 0
+        elif fault.rule == "R8.volume":
+            assert len(rows) < 0.7 * n_src
+        elif fault.rule == "X.school_truncated":
+            assert len(rows) < 0.5 * n_src
+        elif fault.rule == "X.municipality_missing":
+            gone = {r["ags"] for r in read(src)} - {r["ags"] for r in rows}
+            assert len(gone) == 1 and exp.column == "ags"
+            assert 0.7 * n_src < len(rows) < n_src  # far from the volume rule
+        else:
+            raise AssertionError(f"unchecked fault {key}")
+
+
+def test_future_date_fault(tmp_path):
+    today = dt.date.today()
+    out = tmp_path / "now"
+    generate(out, start=f"{today:%Y-%m}", months=1, scale=0.05, seed=3)
+    fault = FAULTS["X.future_date:abh_einbuergerungen"]
+    src = pick_source(out, fault)
+    if src is None:
+        pytest.skip("heute ist Monatsletzter oder der Monat hat keine Einbürgerungen")
+    dst = tmp_path / "broken" / src.name
+    exp = fault.apply(src, dst)
+    dates = [dt.datetime.strptime(r["einbuergerungsdatum"], "%d.%m.%Y").date() for r in read(dst)]
+    assert dates[exp.line - 2] > today
+    assert all(d <= today for k, d in enumerate(dates) if k != exp.line - 2)
+    assert len(dates) == len(read(src))
+    with pytest.raises(ValueError):  # the copy must keep the file name (file type and period)
+        fault.apply(src, tmp_path / "x" / "abh_einbuergerungen_2020-01.csv")
+
+
+def test_fault_not_applicable(tiny, tmp_path):
+    # a past month cannot carry a future date consistent with its name
+    past = next(p for p in files(tiny, "abh_einbuergerungen") if read(p))
+    with pytest.raises(FaultNotApplicable):
+        FAULTS["X.future_date:abh_einbuergerungen"].apply(past, tmp_path / past.name)
+    empty = next(p for p in files(tiny, "abh_einbuergerungen") if not read(p))
+    with pytest.raises(FaultNotApplicable):
+        FAULTS["R2.null:abh_einbuergerungen"].apply(empty, tmp_path / empty.name)
+    with pytest.raises(FaultNotApplicable):
+        FAULTS["X.future_date:abh_einbuergerungen"].apply(empty, tmp_path / empty.name)
