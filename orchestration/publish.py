@@ -147,6 +147,13 @@ def publish(
                 con.execute("INSERT INTO refresh_files BY NAME SELECT * FROM previous.refresh_files")
             con.execute("DETACH previous")
         con.execute("DETACH internal")
+        # The evaluation (changes, district position, Zielwerte status) is computed on the
+        # suppressed values, so it can never reveal what suppression hides.
+        from orchestration.evaluation import add_evaluation
+        from orchestration.settings import TARGETS_FILE
+
+        add_evaluation(con, TARGETS_FILE)
+        tables = sorted({*tables, "indicator_evaluation", "indicator_targets"})
 
         files = [
             {

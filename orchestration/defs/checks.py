@@ -1,7 +1,6 @@
 """Checks on the built marts that are ours rather than dbt tests: they look across tables.
 Blocking: a failure stops the publish exactly like a bad file (exit 2)."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -1,6 +1,5 @@
 """Resources of the refresh job, configured from the environment (orchestration/settings.py)."""
 
-from __future__ import annotations
 
 from contextlib import contextmanager
 
