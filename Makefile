@@ -10,7 +10,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DAGSTER_DISABLE_TELEMETRY := 1
 export IMON_LANDING_DIR IMON_DATA_DIR
 
-.PHONY: setup manifest run test bench dev clean
+.PHONY: setup manifest browser run test bench dev clean
 
 # The venv is rebuilt only when the dependency pins change.
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -40,7 +40,14 @@ run: manifest
 	@if [ -f $(IMON_DATA_DIR)/reports/index.html ]; then echo "Bericht:   $(IMON_DATA_DIR)/reports/index.html"; fi
 	@if [ -f $(IMON_DATA_DIR)/reports/dbt-docs/index.html ]; then echo "dbt-Doku:  $(IMON_DATA_DIR)/reports/dbt-docs/index.html"; fi
 
-test: manifest
+# Debian's chromium for the report's browser test; best effort (the test skips with a reason
+# where it cannot be installed, e.g. without root or apt).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "chromium nicht installiert: Browser-Test des Berichts wird übersprungen"; }
+
+test: manifest browser
 	$(BIN)/pytest -q
 
 bench: manifest
@@ -49,7 +56,7 @@ bench: manifest
 dev: manifest
 	IMON_DAGSTER_DIR=$(abspath $(IMON_DATA_DIR))/dagster \
 	IMON_DAGSTER_COMPUTE_LOGS_DIR=$(abspath $(IMON_DATA_DIR))/dagster/compute_logs \
-	DAGSTER_HOME=$(CURDIR) $(BIN)/dagster dev -m orchestration.definitions
+	DAGSTER_HOME=$(CURDIR) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dagster dev -m orchestration.definitions
 
 clean:
 	rm -rf $(VENV) dbt_project/target dbt_project/logs

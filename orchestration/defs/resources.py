@@ -6,12 +6,14 @@ from contextlib import contextmanager
 import dagster as dg
 from dagster_dbt import DbtCliResource, DbtProject
 
-from orchestration.dbt import DBT_EXECUTABLE, dbt_env
+from orchestration.dbt import DBT_EXECUTABLE, dbt_env, ensure_manifest
 from orchestration.refresh import refresh_lock
 from orchestration.settings import DBT_PROJECT_DIR, get_settings
 
+# Instead of DbtProject.prepare_if_dev() (only under `dagster dev`, and it looks for `dbt` on PATH):
+# parse whenever a file of the dbt project is newer than the manifest, for every entry point.
+ensure_manifest()
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-dbt_project.prepare_if_dev()  # acts only under `dagster dev`; the CLI parses first (orchestration.dbt)
 
 
 class RefreshRun(dg.ConfigurableResource):
