@@ -52,7 +52,7 @@ grid as (
 ),
 
 -- municipalities from their own rows, the district from all rows (never from rates)
-region_facts as (
+region_sums as (
     select
         indicator_id, period, ags as region_code, group_code,
         sum(numerator) as numerator,
@@ -69,6 +69,16 @@ region_facts as (
         sum(denominator_count) as denominator_count
     from facts
     group by indicator_id, period, group_code
+),
+
+-- ARB-03's denominator is the average stock: its 12-month sum divided by 12 only here,
+-- after all sums, so the figure is exact and the same whatever order rows were added in
+region_facts as (
+    select
+        indicator_id, period, region_code, group_code, numerator,
+        case when indicator_id = 'ARB-03' then denominator / 12.0 else denominator end as denominator,
+        denominator_count
+    from region_sums
 ),
 
 filled as (

@@ -76,7 +76,9 @@ arb_03 as (
     select
         'ARB-03' as indicator_id, months.period, cells.ags, cells.group_code,
         sum(cells.n_elb_integration_beschaeftigung) as numerator,
-        sum(cells.n_elb) / 12.0 as denominator,
+        -- the 12-month sum here; int_indicator_values_unsuppressed divides by 12 after summing
+        -- regions, so the district's average is exact and independent of summation order
+        sum(cells.n_elb) as denominator,
         sum(cells.n_elb) as denominator_count
     from published_periods as months
     inner join counts_by_group as cells
@@ -101,18 +103,4 @@ facts as (
     union all by name select * from arb_04
 )
 
-select
-    facts.indicator_id,
-    facts.period,
-    facts.ags,
-    facts.group_code,
-    sum(facts.numerator) as numerator,
-    sum(facts.denominator) as denominator,
-    sum(facts.denominator_count) as denominator_count
-from facts
-inner join published_periods
-    on published_periods.indicator_id = facts.indicator_id
-    and published_periods.period = facts.period
-group by facts.indicator_id, facts.period, facts.ags, facts.group_code
--- cells that add nothing are left out; the dense grid fills them with 0
-having sum(facts.numerator) <> 0 or coalesce(sum(facts.denominator_count), 0) <> 0
+{{ collapse_indicator_facts() }}

@@ -67,18 +67,4 @@ facts as (
     union all by name select * from bil_03
 )
 
-select
-    facts.indicator_id,
-    facts.period,
-    facts.ags,
-    facts.group_code,
-    sum(facts.numerator) as numerator,
-    sum(facts.denominator) as denominator,
-    sum(facts.denominator_count) as denominator_count
-from facts
-inner join published_periods
-    on published_periods.indicator_id = facts.indicator_id
-    and published_periods.period = facts.period
-group by facts.indicator_id, facts.period, facts.ags, facts.group_code
--- cells that add nothing are left out; the dense grid fills them with 0
-having sum(facts.numerator) <> 0 or coalesce(sum(facts.denominator_count), 0) <> 0
+{{ collapse_indicator_facts() }}
