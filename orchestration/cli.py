@@ -87,8 +87,9 @@ def cmd_serve_setup(args) -> int:
     from orchestration.serving import serve_setup, serve_setup_sql
 
     if args.print_sql:
-        print(serve_setup_sql(args.role))
+        print(serve_setup_sql(args.role or get_settings().postgres_reader_role))
         return 0
+    args.role = args.role or get_settings().postgres_reader_role
     dsn = args.dsn or get_settings().postgres_dsn
     if not dsn:
         print("FEHLER: IMON_POSTGRES_DSN nicht gesetzt (oder --dsn angeben)")
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("serve-setup", help="Leserolle für BI-Werkzeuge in PostgreSQL einrichten")
     p.add_argument("--dsn")
-    p.add_argument("--role", default="imon_reader")
+    p.add_argument("--role", help="Name der Leserolle (Standard: IMON_POSTGRES_READER_ROLE oder imon_reader)")
     p.add_argument("--password")
     p.add_argument("--print-sql", action="store_true", help="nur das SQL ausgeben")
     p.set_defaults(func=cmd_serve_setup)

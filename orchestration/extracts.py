@@ -301,6 +301,21 @@ def _cell_text(v) -> str | None:
     return str(v)
 
 
+def _xlsx_failure(data: bytes, error: Exception) -> str:
+    """A German reason why calamine could not open the file (its own message is English jargon)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            names = z.namelist()
+    except zipfile.BadZipFile:
+        return f"Die Excel-Datei ist beschädigt: kein vollständiges ZIP-/XLSX-Archiv ({error})."
+    if not any(n.lower().endswith("workbook.xml") for n in names):
+        shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+        return f"Die Datei ist ein ZIP-Archiv, aber keine Excel-Arbeitsmappe (enthält: {shown or 'nichts'})."
+    return f"Die Excel-Datei ist beschädigt oder keine XLSX-Datei ({error})."
+
+
 def _read_xlsx(data: bytes, contract: Contract, findings: list[Finding]):
     import python_calamine as calamine
 
@@ -311,8 +326,7 @@ def _read_xlsx(data: bytes, contract: Contract, findings: list[Finding]):
     try:
         wb = calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
     except Exception as e:  # calamine raises its own error classes for broken archives
-        findings.append(Finding("R1.format", "error",
-                                f"Die Excel-Datei ist beschädigt oder keine XLSX-Datei ({e}).", None, 0, [], []))
+        findings.append(Finding("R1.format", "error", _xlsx_failure(data, e), None, 0, [], []))
         return None
     want = contract.sheet or "Belegung"
     sheet_name = next((s for s in wb.sheet_names if s == want), None) or next(

@@ -41,6 +41,11 @@ OLD_PREFIX = "imon_old_"
 DEFAULT_KEYS: dict[str, list[str]] = {
     "indicator_values": ["indicator_id", "period", "region_code", "group_code"],
     "indicators": ["indicator_id"],
+    "indicator_evaluation": ["indicator_id", "period", "region_code", "group_code"],
+    "latest_values": ["indicator_id", "region_code", "group_code"],
+    "coverage": ["kind", "subject"],
+    **{f"wide_{field}": ["period", "region_code"] for field in (
+        "arbeit", "sprache", "rechtsstatus_monat", "rechtsstatus_jahr", "bildung", "wohnen", "demografie")},
 }
 # Arbitrary constant: one publisher per database at a time (pg_advisory_lock key).
 _ADVISORY_KEY = 0x1_A0_2024

@@ -32,6 +32,7 @@ class Settings:
     data_dir: Path
     pseudonym_key: str | None
     postgres_dsn: str | None
+    postgres_reader_role: str
     lock_timeout_s: float
 
     # Everything below lives in IMON_DATA_DIR (warehouse.md: "everything the pipeline keeps").
@@ -88,6 +89,7 @@ def get_settings() -> Settings:
         data_dir=_path("IMON_DATA_DIR", "data"),
         pseudonym_key=os.environ.get("IMON_PSEUDONYM_KEY") or None,
         postgres_dsn=os.environ.get("IMON_POSTGRES_DSN") or None,
+        postgres_reader_role=os.environ.get("IMON_POSTGRES_READER_ROLE") or "imon_reader",
         lock_timeout_s=float(os.environ.get("IMON_LOCK_TIMEOUT", "1800")),
     )
 

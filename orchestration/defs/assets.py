@@ -208,7 +208,7 @@ def postgres_serving(context: dg.AssetExecutionContext):
     from orchestration.serving import publish_to_postgres
 
     info = publish_to_postgres(settings.published_db, settings.postgres_dsn,
-                               keys={"indicator_values": ["indicator_id", "period", "region_code", "group_code"]})
+                               reader_role=settings.postgres_reader_role)
     yield dg.Output(None, metadata={k: v for k, v in info.items() if isinstance(v, (int, float))})
 
 
