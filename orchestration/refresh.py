@@ -28,14 +28,23 @@ class LockTimeout(RuntimeError):
     pass
 
 
+_HELD: set[str] = set()  # lock files this process holds (the CLI takes it, then the job's resource)
+
+
 @contextmanager
 def refresh_lock(settings: Settings, timeout_s: float | None = None):
     """An flock on state/refresh.lock: the kernel drops it with the process, so a refresh killed
     with SIGKILL never leaves a stale lock for the next night. A second refresh waits up to
-    `timeout_s` (IMON_LOCK_TIMEOUT, default 30 min) and then stops with a clear message."""
+    `timeout_s` (IMON_LOCK_TIMEOUT, default 30 min) and then stops with a clear message.
+    Re-entrant within one process: `imon refresh` takes it before starting Dagster (a waiting or
+    refused refresh never creates a failed run), the job's resource takes it again for runs the
+    schedule or sensor launch."""
     timeout_s = settings.lock_timeout_s if timeout_s is None else timeout_s
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     path = settings.state_dir / "refresh.lock"
+    if str(path) in _HELD:
+        yield
+        return
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         deadline = time.monotonic() + timeout_s
@@ -60,9 +69,11 @@ def refresh_lock(settings: Settings, timeout_s: float | None = None):
                 time.sleep(0.2)
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
+        _HELD.add(str(path))
         reap_orphans(settings)
         yield
     finally:
+        _HELD.discard(str(path))
         os.close(fd)  # closing the descriptor releases the flock
 
 
@@ -150,19 +161,26 @@ def run_refresh(full: bool = False, settings: Settings | None = None, log=print)
         if p.nothing_to_do:
             return Outcome(EXIT_OK, f"Nichts Neues: veröffentlichter Stand ist aktuell ({settings.published_db}).")
 
-    quiet_telemetry()
-    from orchestration.dbt import ensure_manifest
+    # The lock before Dagster: a refresh that has to wait does so here, and one that gives up
+    # (LockTimeout) stops with the message alone, without a failed run in the history.
+    with refresh_lock(settings):
+        # Whoever held the lock may have just done our work (the inbox files are now published).
+        if not full and pending(settings).nothing_to_do:
+            return Outcome(EXIT_OK, "Nichts Neues: die vorige Aktualisierung hat alles veröffentlicht "
+                                    f"({settings.published_db}).")
+        quiet_telemetry()
+        from orchestration.dbt import ensure_manifest
 
-    ensure_manifest()
-    from orchestration.defs.jobs import refresh_run_config
-    from orchestration.definitions import defs
-    from orchestration.instance import get_instance
+        ensure_manifest()
+        from orchestration.defs.jobs import refresh_run_config
+        from orchestration.definitions import defs
+        from orchestration.instance import get_instance
 
-    job = defs.resolve_job_def("refresh")
-    result = job.execute_in_process(
-        run_config=refresh_run_config(full=full), instance=get_instance(settings), raise_on_error=False
-    )
-    return outcome_of(result, settings, time.perf_counter() - t0)
+        job = defs.resolve_job_def("refresh")
+        result = job.execute_in_process(
+            run_config=refresh_run_config(full=full), instance=get_instance(settings), raise_on_error=False
+        )
+        return outcome_of(result, settings, time.perf_counter() - t0)
 
 
 def outcome_of(result, settings: Settings, seconds: float) -> Outcome:

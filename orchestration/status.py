@@ -33,7 +33,8 @@ def refresh_history(settings: Settings, limit: int = 10) -> list[dict]:
         if blocked:
             outcome = "blockiert (Gate)"
         elif run.status == dg.DagsterRunStatus.SUCCESS:
-            outcome = "veröffentlicht"
+            # A successful run that left no refresh_log row found nothing new (e.g. an identical re-delivery).
+            outcome = "veröffentlicht" if run.run_id in published_files else "unverändert"
         else:
             outcome = run.status.value.lower()
         out.append({

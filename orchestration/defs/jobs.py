@@ -40,26 +40,28 @@ def nightly_refresh(context: dg.ScheduleEvaluationContext):
     return dg.RunRequest(run_config=refresh_run_config())
 
 
-SETTLE_SECONDS = float(os.environ.get("IMON_SENSOR_SETTLE_SECONDS", "60"))
+def settle_seconds() -> float:
+    """How long a file must rest before the sensor takes it; read per tick (tunable without a restart)."""
+    return float(os.environ.get("IMON_SENSOR_SETTLE_SECONDS", "60"))
 
 
 @dg.sensor(job=refresh_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Starts a refresh when new extracts have landed and stopped changing.")
 def inbox_sensor(context: dg.SensorEvaluationContext):
     """Debounced: a file is taken only when its size and mtime are the same as at the previous
-    evaluation and it was last written SETTLE_SECONDS ago, so a file still being copied waits."""
+    evaluation and it was last written settle_seconds() ago, so a file still being copied waits."""
     from orchestration.ingest import scan_inbox
     from orchestration.warehouse import sha256_file
 
     files, _ = scan_inbox(get_settings().landing_dir)
     seen = json.loads(context.cursor) if context.cursor else {}
-    now = time.time()
+    now, settle = time.time(), settle_seconds()
     current, settled = {}, []
     for f in files:
         st = f.path.stat()
         sig = [st.st_size, st.st_mtime]
         current[str(f.path)] = sig
-        if seen.get(str(f.path)) == sig and now - st.st_mtime >= SETTLE_SECONDS:
+        if seen.get(str(f.path)) == sig and now - st.st_mtime >= settle:
             settled.append(f)
     context.update_cursor(json.dumps(current))
     if not files:
