@@ -208,7 +208,7 @@ def ingest_file_type(contract: Contract, settings: Settings, full: bool, log=pri
             cur = current.get(f.path.name)
             if cur is not None and cur.sha256 == sha:
                 # Byte-identical re-delivery: changes nothing. Make sure the archive has it, then tidy up.
-                _archive(f.path, Path(cur.archive_path))
+                _archive(f.path, settings.data_dir / cur.archive_path)
                 f.path.unlink()
                 out.unchanged.append(f.path.name)
                 log(f"{f.path.name}: unverändert (gleiche Prüfsumme wie geladen), nichts zu tun")
@@ -256,11 +256,12 @@ def ingest_file_type(contract: Contract, settings: Settings, full: bool, log=pri
                 row_count=p.row_count,
                 ags=tuple(sorted(file_stats(p).ags)),
                 received_at=datetime.now(),
-                archive_path=str(archive_path_for(settings, contract, p.path.name, p.sha256)),
+                # relative to IMON_DATA_DIR, so a moved or restored data directory stays whole
+                archive_path=str(archive_path_for(settings, contract, p.path.name, p.sha256).relative_to(settings.data_dir)),
                 accepted_by=acc["by"] if acc else None,
                 accepted_reason=acc["reason"] if acc else None,
             )
-            _archive(p.path, Path(version.archive_path))
+            _archive(p.path, settings.data_dir / version.archive_path)
             wh.load_file(con, contract, p.table, version, settings.pseudonym_key)
             wh.record_passed(con, p.sha256, p.path.name, sum(x.severity == "warning" for x in file_findings))
             p.path.unlink()
@@ -287,7 +288,7 @@ def _reload_from_archive(con, contract: Contract, settings: Settings, out: Inges
     t0 = time.perf_counter()
     con.execute(f"DELETE FROM {contract.raw_table}")
     for v in versions:
-        path = Path(v.archive_path)
+        path = settings.data_dir / v.archive_path
         parsed = parse_file(path, contract, v.period)
         if parsed.table is None or parsed.sha256 != v.sha256:
             raise RuntimeError(f"Archivdatei {path} ist beschädigt oder verändert (Prüfsumme stimmt nicht)")

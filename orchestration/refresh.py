@@ -160,6 +160,10 @@ def run_refresh(full: bool = False, settings: Settings | None = None, log=print)
             log(f"Hinweis: {u} passt zu keinem Dateimuster (sources.md) und bleibt liegen.")
         if p.nothing_to_do:
             return Outcome(EXIT_OK, f"Nichts Neues: veröffentlichter Stand ist aktuell ({settings.published_db}).")
+        if p.inbox and not settings.pseudonym_key:
+            return Outcome(EXIT_FAILED, f"FEHLER: IMON_PSEUDONYM_KEY ist nicht gesetzt; ohne Schlüssel wird keine "
+                                        f"Datei geladen ({len(p.inbox)} Datei(en) warten). Schlüssel setzen "
+                                        "(nur für Demodaten: imon refresh --demo).")
 
     # The lock before Dagster: a refresh that has to wait does so here, and one that gives up
     # (LockTimeout) stops with the message alone, without a failed run in the history.

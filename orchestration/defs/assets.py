@@ -235,9 +235,13 @@ def build_dbt_docs(dbt: DbtCliResource, dest_dir) -> str:
     import tempfile
     from pathlib import Path
 
+    dest = Path(dest_dir)
+    # The docs show the project and the warehouse's column types, which change only when the
+    # dbt project does: regenerate only when the manifest is newer than the last docs.
+    if (dest / "index.html").exists() and (dest / "index.html").stat().st_mtime >= dbt_project.manifest_path.stat().st_mtime:
+        return str(dest / "index.html")
     with tempfile.TemporaryDirectory() as tmp:
         dbt.cli(["docs", "generate", "--static", "--target-path", tmp], manifest=dbt_project.manifest_path).wait()
-        dest = Path(dest_dir)
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copy(Path(tmp) / "static_index.html", dest / "index.html")
     return str(dest / "index.html")
