@@ -146,7 +146,7 @@ def _check_summary(context: dg.AssetExecutionContext) -> dict[str, str]:
     out: dict[str, str] = {}
     try:
         records = context.instance.get_records_for_run(
-            context.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit=10_000
+            context.run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit=10_000
         ).records
     except Exception:  # the summary is informative; never block a publish on it
         return out
@@ -173,11 +173,11 @@ def published_warehouse(context: dg.AssetExecutionContext, refresh: RefreshRun) 
         con.close()
     in_set = {(v.file_name, v.sha256) for v in versions}
     acceptances = [a for a in read_acceptances(settings) if (a["file_name"], a["sha256"]) in in_set]
-    started = datetime.fromtimestamp(context.instance.get_run_stats(context.run_id).start_time or datetime.now().timestamp())
+    started = datetime.fromtimestamp(context.instance.get_run_stats(context.run.run_id).start_time or datetime.now().timestamp())
     info = publish(
         settings.internal_db,
         settings.published_db,
-        refresh_id=context.run_id,
+        refresh_id=context.run.run_id,
         mode="full" if refresh.full else "incremental",
         versions=versions,
         fingerprint=wh.fingerprint(versions),
