@@ -545,7 +545,9 @@ def _cross_file_rules(files: list[ParsedFile], history: list[FileStats], accepte
                     f"({prev.row_count} → {p.row_count} Zeilen); die Datei ist vermutlich abgeschnitten.",
                     None, prev.row_count - p.row_count, [],
                     [f"{prev.period}: {prev.row_count}", f"{p.period}: {p.row_count}"]))
-        if prev is not None and p.row_count > 0 and all_ags <= prev.ags and "ags" in c.column_names:
+        # Stock files only: a flow file (naturalisations) lacks a municipality whenever nothing
+        # happened there that month, which is no sign of a broken export.
+        if c.stock and prev is not None and p.row_count > 0 and all_ags <= prev.ags and "ags" in c.column_names:
             gone = sorted(prev.ags - cur.ags)
             if gone:
                 fs.append(Finding(

@@ -25,6 +25,8 @@ from sources.contracts import Contract, identify, load_contracts
 # Files a provider's tool writes while copying, and editors' lock files: never taken.
 IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload", ".filepart")
 IGNORED_PREFIXES = (".", "~$")
+# Files parsed and gated together: enough for one GX pass to pay off, few enough for memory.
+INGEST_BATCH_FILES = 12
 
 
 @dataclass(frozen=True)
@@ -218,60 +220,76 @@ def ingest_file_type(contract: Contract, settings: Settings, full: bool, log=pri
             return out
 
         from orchestration.extracts import parse_file
-        from orchestration.gate import FileStats, check_files, file_stats
+        from orchestration.gate import FileStats, check_files
 
-        t0 = time.perf_counter()
-        parsed = [parse_file(f.path, contract, f.period) for f, _ in todo]
-        out.seconds["parse"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        history = {
-            contract.file_type: [
-                FileStats(v.period, v.row_count, frozenset(v.ags)) for v in current.values()
-            ]
-        }
         accepted_entries = {(a["file_name"], a["sha256"]): a for a in read_acceptances(settings)}
-        to_check = [p for p in parsed if p.sha256 not in passed]
-        findings = check_files(to_check, history, set(accepted_entries), date.today()) if to_check else {}
-        out.seconds["gate"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
         stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
-        for p in parsed:
-            file_findings = list(p.findings) + list(findings.get(p.path, []))
-            errors = [x for x in file_findings if x.severity == "error"]
-            for w in (x for x in file_findings if x.severity == "warning"):
-                out.warnings.append(f"{p.path.name}: {w.rule} {w.message} ({w.row_count} Zeilen)")
-            if errors or p.table is None:
-                q = _quarantine(settings, p, file_findings, stamp)
-                out.quarantined.append(q)
-                log(f"{p.path.name}: ABGELEHNT ({', '.join(q.rules)}), in Quarantäne: {q.report_txt}")
-                continue
-            acc = accepted_entries.get((p.path.name, p.sha256))
-            version = wh.FileVersion(
-                file_type=contract.file_type,
-                file_name=p.path.name,
-                period=p.period,
-                sha256=p.sha256,
-                row_count=p.row_count,
-                ags=tuple(sorted(file_stats(p).ags)),
-                received_at=datetime.now(),
-                # relative to IMON_DATA_DIR, so a moved or restored data directory stays whole
-                archive_path=str(archive_path_for(settings, contract, p.path.name, p.sha256).relative_to(settings.data_dir)),
-                accepted_by=acc["by"] if acc else None,
-                accepted_reason=acc["reason"] if acc else None,
-            )
-            _archive(p.path, settings.data_dir / version.archive_path)
-            wh.load_file(con, contract, p.table, version, settings.pseudonym_key)
-            wh.record_passed(con, p.sha256, p.path.name, sum(x.severity == "warning" for x in file_findings))
-            p.path.unlink()
-            out.loaded.append(p.path.name)
-            out.rows_loaded += p.row_count
-            log(f"{p.path.name}: geprüft und geladen ({p.row_count} Zeilen)")
-        out.seconds["load"] = time.perf_counter() - t0
+        # In batches of files (in period order): a first load of 84 months must not hold all
+        # of them in memory at once. Each batch is gated against what is loaded so far.
+        for start in range(0, len(todo), INGEST_BATCH_FILES):
+            batch = todo[start:start + INGEST_BATCH_FILES]
+            t0 = time.perf_counter()
+            parsed = [parse_file(f.path, contract, f.period) for f, _ in batch]
+            out.seconds["parse"] = out.seconds.get("parse", 0.0) + time.perf_counter() - t0
+
+            t0 = time.perf_counter()
+            history = {
+                contract.file_type: [
+                    FileStats(v.period, v.row_count, frozenset(v.ags))
+                    for v in wh.current_versions(con) if v.file_type == contract.file_type
+                ]
+            }
+            to_check = [p for p in parsed if p.sha256 not in passed]
+            findings = check_files(to_check, history, set(accepted_entries), date.today()) if to_check else {}
+            out.seconds["gate"] = out.seconds.get("gate", 0.0) + time.perf_counter() - t0
+
+            t0 = time.perf_counter()
+            for p in parsed:
+                _load_or_quarantine(p, findings.get(p.path, []), contract, settings, con, accepted_entries,
+                                    stamp, out, log)
+            del parsed
+            out.seconds["load"] = out.seconds.get("load", 0.0) + time.perf_counter() - t0
         return out
     finally:
         con.close()
+
+
+def _load_or_quarantine(p, gate_findings, contract: Contract, settings: Settings, con, accepted_entries: dict,
+                        stamp: str, out: IngestOutcome, log) -> None:
+    """One parsed and gated file: into quarantine with its report, or archived and loaded."""
+    from orchestration import warehouse as wh
+    from orchestration.gate import file_stats
+
+    file_findings = list(p.findings) + list(gate_findings)
+    errors = [x for x in file_findings if x.severity == "error"]
+    for w in (x for x in file_findings if x.severity == "warning"):
+        out.warnings.append(f"{p.path.name}: {w.rule} {w.message} ({w.row_count} Zeilen)")
+    if errors or p.table is None:
+        q = _quarantine(settings, p, file_findings, stamp)
+        out.quarantined.append(q)
+        log(f"{p.path.name}: ABGELEHNT ({', '.join(q.rules)}), in Quarantäne: {q.report_txt}")
+        return
+    acc = accepted_entries.get((p.path.name, p.sha256))
+    version = wh.FileVersion(
+        file_type=contract.file_type,
+        file_name=p.path.name,
+        period=p.period,
+        sha256=p.sha256,
+        row_count=p.row_count,
+        ags=tuple(sorted(file_stats(p).ags)),
+        received_at=datetime.now(),
+        # relative to IMON_DATA_DIR, so a moved or restored data directory stays whole
+        archive_path=str(archive_path_for(settings, contract, p.path.name, p.sha256).relative_to(settings.data_dir)),
+        accepted_by=acc["by"] if acc else None,
+        accepted_reason=acc["reason"] if acc else None,
+    )
+    _archive(p.path, settings.data_dir / version.archive_path)
+    wh.load_file(con, contract, p.table, version, settings.pseudonym_key)
+    wh.record_passed(con, p.sha256, p.path.name, sum(x.severity == "warning" for x in file_findings))
+    p.path.unlink()
+    out.loaded.append(p.path.name)
+    out.rows_loaded += p.row_count
+    log(f"{p.path.name}: geprüft und geladen ({p.row_count} Zeilen)")
 
 
 def _reload_from_archive(con, contract: Contract, settings: Settings, out: IngestOutcome, log) -> None:
