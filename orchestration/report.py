@@ -596,7 +596,7 @@ def render_indicator(site: Site, ind: Indicator, field_slug: str) -> None:
         drow = next((r for r in rows if r["region_code"] == DISTRICT_CODE), None)
         parts.append(f'<div class="grp-section" data-group="{esc(g)}"{"" if gi == 0 else " hidden"}>')
         parts.append(_key_figures(ind, g, drow, prev_label, yb_label))
-        parts.append(f'</div>')
+        parts.append('</div>')
     parts.append(
         '<section class="panel"><div class="panel-head"><h2>Zeitverlauf</h2>'
         '<span class="hint">Landkreis und beliebige Gemeinden auswählen; Werte beim Überfahren'
