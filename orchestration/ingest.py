@@ -304,7 +304,8 @@ def _reload_from_archive(con, contract: Contract, settings: Settings, out: Inges
     if not settings.pseudonym_key:
         raise RuntimeError("IMON_PSEUDONYM_KEY ist nicht gesetzt: ohne Schlüssel wird nichts geladen")
     t0 = time.perf_counter()
-    con.execute(f"DELETE FROM {contract.raw_table}")
+    # No blanket DELETE first: load_file replaces each period in its own transaction, so a
+    # rebuild killed halfway leaves every period whole (old or new rows), never missing.
     for v in versions:
         path = settings.data_dir / v.archive_path
         parsed = parse_file(path, contract, v.period)

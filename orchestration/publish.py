@@ -22,6 +22,8 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.settings import pause_point
+
 MARTS_SCHEMA = "marts"
 # Column names that must never reach a published table (person-level data).
 FORBIDDEN_COLUMNS = {"person_id", "bg_id", "file_sha256_person", "geburtsjahr", "einreisedatum"}
@@ -173,14 +175,15 @@ def publish(
             }
             for v in versions
         ]
-        con.executemany(
-            "INSERT INTO refresh_files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                [refresh_id, v.file_type, v.file_name, v.period, v.sha256, v.received_at,
-                 v.accepted_by, v.accepted_reason]
-                for v in versions
-            ],
-        ) if versions else None
+        if versions:
+            con.executemany(
+                "INSERT INTO refresh_files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    [refresh_id, v.file_type, v.file_name, v.period, v.sha256, v.received_at,
+                     v.accepted_by, v.accepted_reason]
+                    for v in versions
+                ],
+            )
         n_rows = con.execute("SELECT count(*) FROM indicator_values").fetchone()[0]
         con.execute(
             "INSERT INTO refresh_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -200,7 +203,7 @@ def publish(
     con.close()
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
-    _pause_point("publish")
+    pause_point("publish")
     os.replace(tmp, published_db)
     dir_fd = os.open(published_db.parent, os.O_RDONLY)
     try:
@@ -208,10 +211,3 @@ def publish(
     finally:
         os.close(dir_fd)
     return {"tables": tables, "indicator_rows": n_rows, "path": str(published_db)}
-
-
-def _pause_point(name: str) -> None:
-    """Test hook: IMON_PAUSE_AT=<name> makes a refresh wait here, so a test can kill it at this point."""
-    from orchestration.settings import pause_point
-
-    pause_point(name)

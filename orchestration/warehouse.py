@@ -177,12 +177,6 @@ def load_file(
         con.unregister("incoming_file")
 
 
-def reset_raw(con: duckdb.DuckDBPyConnection) -> None:
-    """Empty every raw table (for a full rebuild from the archive); the registry stays."""
-    for contract in load_contracts().values():
-        con.execute(f"DELETE FROM {contract.raw_table}")
-
-
 def fingerprint(versions: list[FileVersion]) -> str:
     """One checksum over the set of file versions an indicator set is built from."""
     items = sorted((v.file_name, v.sha256) for v in versions)
