@@ -5,9 +5,10 @@ stops a file from being read or a value from being typed (sources.md rules 1 and
 R1.encoding, R1.format, R1.sheet, R2.missing_column, R2.format, W.unknown_column).
 
 CSV text is decoded in Python (strictly, so the first bad byte is located), then read by
-DuckDB with every column as text; typing is one DuckDB projection (regex + TRY_CAST /
-strptime). XLSX is read with python-calamine, cells turned into the same text form, and
-typed by the same projection, so both formats obey identical rules.
+Arrow's CSV reader from memory with every column as text; typing is vectorised Arrow
+compute (RE2 patterns, casts, date arithmetic in numpy), no Python loop over rows. XLSX is
+read with python-calamine, cells turned into the same text form, and typed by the same
+functions, so both formats obey identical rules.
 """
 
 from __future__ import annotations
@@ -17,16 +18,14 @@ import csv
 import datetime as dt
 import hashlib
 import io
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from orchestration.gate import Finding, MAX_SAMPLES
 from sources.contracts import Column, Contract
@@ -215,30 +214,19 @@ def _read_csv(data: bytes, path: Path, contract: Contract, findings: list[Findin
 
     n = len(header)
     names = [f"c{i}" for i in range(n)]
-    con = duckdb.connect()
-    tmp = None
+    # Arrow's multi-threaded reader on the decoded text (re-encoded as UTF-8 in memory: no
+    # temp file, and cp1252 is handled like every other encoding), every column as text.
     try:
-        if contract.encoding == "cp1252":
-            # DuckDB cannot read Windows-1252: hand it the text transcoded to UTF-8.
-            fd, tmp = tempfile.mkstemp(suffix=".csv")
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-                f.write(text)
-            csv_path = tmp
-        else:
-            csv_path = str(path)
-        cols = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in names) + "}"
-        try:
-            raw = con.sql(
-                f"SELECT * FROM read_csv('{_sql_str(csv_path)}', delim=';', quote='\"', escape='\"', "
-                f"header=true, auto_detect=false, columns={cols}, strict_mode=true, null_padding=false, "
-                f"ignore_errors=false, all_varchar=true)"
-            ).to_arrow_table()
-        except duckdb.Error:
-            raw = None  # DuckDB refused the file: the exact csv-module path below finds and reports why
-    finally:
-        con.close()
-        if tmp:
-            os.unlink(tmp)
+        raw = pacsv.read_csv(
+            io.BytesIO(text.encode("utf-8")),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 22),
+            parse_options=pacsv.ParseOptions(delimiter=";", quote_char='"', double_quote=True,
+                                             escape_char=False, newlines_in_values=False),
+            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in names},
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, pa.ArrowException):
+        raw = None  # Arrow refused the file: the exact csv-module path below finds and reports why
 
     if raw is not None:
         # Without blank lines every record takes >= 1 line, so equal counts mean one line each.
@@ -246,7 +234,7 @@ def _read_csv(data: bytes, path: Path, contract: Contract, findings: list[Findin
         blank_lines = "\n\n" in text or "\n\r\n" in text
         if physical == raw.num_rows + 1 and not blank_lines:
             return header, raw, np.arange(2, raw.num_rows + 2, dtype=np.int32)
-    # DuckDB failed, or rows and lines do not line up (blank lines, line breaks inside quotes):
+    # Arrow failed, or rows and lines do not line up (blank lines, line breaks inside quotes):
     # Python's csv module gives the exact line where each record starts.
     rows, lines, ragged = [], [], []
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=";")
@@ -269,14 +257,10 @@ def _read_csv(data: bytes, path: Path, contract: Contract, findings: list[Findin
         return None
     if raw is not None and len(rows) == raw.num_rows:
         return header, raw, np.asarray(lines, dtype=np.int32)
-    # DuckDB refused a file Python reads consistently (e.g. an odd quote): go with Python.
+    # Arrow refused a file Python reads consistently (e.g. an odd quote): go with Python.
     cols_t = list(zip(*rows)) if rows else [()] * n
     raw = pa.table({c: pa.array(list(v), pa.string()) for c, v in zip(names, cols_t)})
     return header, raw, np.asarray(lines, dtype=np.int32)
-
-
-def _sql_str(s: str) -> str:
-    return s.replace("'", "''")
 
 
 # --------------------------------------------------------------------------- XLSX
@@ -389,54 +373,91 @@ def _map_header(header: list[str], contract: Contract, findings: list[Finding], 
     return {c: (f"c{seen[c]}" if c in seen else None) for c in contract.column_names}
 
 
-def _type_expr(col: Column, v: str) -> str:
+def _regex(v: pa.Array, pattern: str) -> pa.Array:
+    """Boolean mask (NULL -> false) of values that match an RE2 pattern (as DuckDB's regexp_matches)."""
+    return pc.fill_null(pc.match_substring_regex(v, pattern), False)
+
+
+def _null_unless(mask: pa.Array, v: pa.Array) -> pa.Array:
+    return pc.if_else(mask, v, pa.scalar(None, v.type))
+
+
+def _ints(v: pa.Array, dtype: pa.DataType = pa.int32()) -> pa.Array:
+    """Whole numbers '[+-]?digits' in range of `dtype`; anything else NULL (as DuckDB's TRY_CAST)."""
+    ok = _regex(v, r"^[+-]?\d+$")
+    # Arrow's parser takes no '+' and no number beyond int64: strip both before casting.
+    digits = pc.replace_substring_regex(v, r"^\+?(-?)0*(\d)", r"\1\2")
+    ok = pc.and_(ok, pc.less_equal(pc.utf8_length(digits), 18))
+    n = pc.cast(pc.if_else(ok, digits, "0"), pa.int64())
+    info = np.iinfo(dtype.to_pandas_dtype())
+    ok = pc.and_(ok, pc.and_(pc.greater_equal(n, info.min), pc.less_equal(n, info.max)))
+    return pc.cast(_null_unless(ok, n), dtype)
+
+
+def _dates(v: pa.Array) -> pa.Array:
+    """'dd.mm.yyyy' of a date that exists (31.02. does not) -> date32; else NULL."""
+    ok = _regex(v, r"^\d{2}\.\d{2}\.\d{4}$")
+    s = pc.if_else(ok, v, "01.01.1970")
+    day = pc.cast(pc.utf8_slice_codeunits(s, 0, 2), pa.int32()).to_numpy()
+    month = pc.cast(pc.utf8_slice_codeunits(s, 3, 5), pa.int32()).to_numpy()
+    year = pc.cast(pc.utf8_slice_codeunits(s, 6, 10), pa.int32()).to_numpy()
+    month_ok = (month >= 1) & (month <= 12)
+    first = ((year - 1970) * 12 + np.where(month_ok, month - 1, 0)).astype("datetime64[M]")
+    days_in_month = ((first + 1).astype("datetime64[D]") - first.astype("datetime64[D]")).astype(np.int32)
+    valid = ok.to_numpy(zero_copy_only=False) & month_ok & (day >= 1) & (day <= days_in_month)
+    dates = (first.astype("datetime64[D]") + (day - 1)).astype(np.int64).astype(np.int32)
+    return pa.array(dates, pa.int32(), mask=~valid).cast(pa.date32())
+
+
+def _typed(col: Column, v: pa.Array) -> pa.Array:
+    """The typed value of a trimmed text column (empty already NULL); NULL where it does not parse."""
     t = col.type
     if t == "month":
-        return fr"CASE WHEN regexp_full_match({v}, '\d{{4}}-(0[1-9]|1[0-2])') THEN {v} END"
+        return _null_unless(_regex(v, r"^\d{4}-(0[1-9]|1[0-2])$"), v)
     if t == "school_year":
-        return (fr"CASE WHEN regexp_full_match({v}, '\d{{4}}/\d{{2}}') AND "
-                fr"(TRY_CAST(left({v}, 4) AS INTEGER) + 1) % 100 = TRY_CAST(right({v}, 2) AS INTEGER) THEN {v} END")
+        ok = _regex(v, r"^\d{4}/\d{2}$")
+        s = pc.if_else(ok, v, "0000/01")
+        first = pc.cast(pc.utf8_slice_codeunits(s, 0, 4), pa.int32()).to_numpy()
+        second = pc.cast(pc.utf8_slice_codeunits(s, 5, 7), pa.int32()).to_numpy()
+        follows = ok.to_numpy(zero_copy_only=False) & ((first + 1) % 100 == second)  # 2024/25, 2099/00
+        return _null_unless(pa.array(follows), v)
     if t == "date":
-        return fr"CASE WHEN regexp_full_match({v}, '\d{{2}}\.\d{{2}}\.\d{{4}}') THEN try_strptime({v}, '%d.%m.%Y')::DATE END"
+        return _dates(v)
     if t in ("int", "count"):
-        return fr"CASE WHEN regexp_full_match({v}, '[+-]?\d+') THEN TRY_CAST({v} AS INTEGER) END"
+        return _ints(v)
     if t == "flag":
-        return f"CASE {v} WHEN 'J' THEN true WHEN 'N' THEN false END"
+        return pc.if_else(pc.equal(v, "J"), True, pc.if_else(pc.equal(v, "N"), False, pa.scalar(None, pa.bool_())))
     if t == "ags":
-        return fr"CASE WHEN regexp_full_match({v}, '\d{{8}}') THEN {v} END"
+        return _null_unless(_regex(v, r"^\d{8}$"), v)
     if t == "pseudonym":
-        return f"CASE WHEN length({v}) <= 64 THEN {v} END"
+        return _null_unless(pc.fill_null(pc.less_equal(pc.utf8_length(v), 64), False), v)
     if col.pattern:
-        return f"CASE WHEN regexp_matches({v}, '{_sql_str(col.pattern)}') THEN {v} END"
+        return _null_unless(_regex(v, col.pattern), v)
     return v  # text, code: checked against their lists by the gate
 
 
 def _type_columns(raw: pa.Table, lines: np.ndarray, mapping: dict[str, str | None], contract: Contract):
-    """One DuckDB projection: trimmed text (empty -> NULL) and the typed value of every column."""
-    sel_raw, sel_typed = [], []
+    """Trimmed text (empty -> NULL) and the typed value of every column, vectorised in Arrow."""
+    n = raw.num_rows
+    raw_cols, typed_cols = [], []
     for col in contract.columns:
         src = mapping[col.name]
-        v = f"NULLIF(trim(src.{src}), '')" if src else "NULL::VARCHAR"
-        sel_raw.append(f"{v} AS \"r_{col.name}\"")
-        sel_typed.append(f"CAST({_type_expr(col, v)} AS {_TYPES[col.type][0]}) AS \"t_{col.name}\"")
-    con = duckdb.connect()
-    try:
-        con.register("src", raw)
-        out = con.sql(f"SELECT {', '.join(sel_raw + sel_typed)} FROM src").to_arrow_table()
-    finally:
-        con.close()
+        if src is None:
+            v = pa.nulls(n, pa.string())
+        else:
+            v = pc.utf8_trim(raw.column(src).combine_chunks(), " ")  # DuckDB's trim: spaces only
+            v = _null_unless(pc.fill_null(pc.not_equal(v, ""), False), v)
+        raw_cols.append(v)
+        typed_cols.append(_typed(col, v).cast(_TYPES[col.type][1]))
     line_arr = pa.array(lines, pa.int32())
-    raw_cols = [out.column(f"r_{c}") for c in contract.column_names]
     raw_text = pa.table(raw_cols + [line_arr], names=contract.column_names + ["_line"])
+    typed = pa.Table.from_arrays(typed_cols + [line_arr], schema=arrow_schema(contract))
     # Rows with nothing in any contract column (e.g. ';;;;' at the end of an export) are not records.
     blank = None
     for c in raw_cols:
         isnull = pc.is_null(c)
         blank = isnull if blank is None else pc.and_(blank, isnull)
-    typed = pa.Table.from_arrays(
-        [out.column(f"t_{c}") for c in contract.column_names] + [line_arr],
-        schema=arrow_schema(contract))
-    if blank is not None and raw_text.num_rows and pc.any(blank).as_py():
+    if blank is not None and n and pc.any(blank).as_py():
         keep = pc.invert(blank)
         raw_text, typed = raw_text.filter(keep), typed.filter(keep)
     return raw_text, typed
