@@ -17,6 +17,7 @@ row indices are split back per file.
 from __future__ import annotations
 
 import calendar
+import copy
 import csv
 import datetime as dt
 import html
@@ -262,7 +263,7 @@ class _GX:
 
     def suite(self, file_type: str):
         if file_type not in self._suites:
-            spec = json.loads(suite_path(file_type).read_text(encoding="utf-8"))
+            spec = copy.deepcopy(_suite_spec(file_type))
             suite = self._suite_cls(**spec)
             # GX only logs (and drops) an expectation it cannot build: a gap in the gate.
             if len(suite.expectations) != len(spec["expectations"]):
@@ -365,29 +366,51 @@ def _chunks(files: list[ParsedFile]):
         yield chunk
 
 
+@lru_cache(maxsize=None)
+def _suite_spec(file_type: str) -> dict:
+    return json.loads(suite_path(file_type).read_text(encoding="utf-8"))
+
+
 def _frame(chunk: list[ParsedFile]):
     """Concatenated typed rows of a chunk + `_file` and `_period_*` helper columns, as pandas."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    tables = []
-    for i, p in enumerate(chunk):
-        start, end, year, text = _period_bounds(p.contract, p.period)
-        n = p.row_count
-        t = p.table.drop_columns(["_line"])
-        t = t.append_column("_file", pa.array(np.full(n, i, dtype=np.int32)))
-        t = t.append_column("_period_text", pa.array([text] * n, pa.string()))
-        t = t.append_column("_period_start", pa.array([start] * n, pa.date32()))
-        t = t.append_column("_period_end", pa.array([end] * n, pa.date32()))
-        t = t.append_column("_period_year", pa.array(np.full(n, year, dtype=np.int32)))
-        tables.append(t)
-    table = pa.concat_tables(tables)
-    # Integers as float64 (NaN = NULL): GX's "between" is vectorised only for numpy int64/float64
-    # and falls back to a per-row Python function for pandas' nullable Int32.
-    table = table.cast(pa.schema([pa.field(f.name, pa.float64()) if f.type == pa.int32() and f.name != "_file"
-                                  else f for f in table.schema]))
-    return table.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get, date_as_object=False)
+    files = list(chunk)
+    # Columns compared with another column stay plain text: pandas compares two categoricals
+    # only when their categories are identical.
+    paired = {kw[k] for e in _suite_spec(files[0].contract.file_type)["expectations"]
+              for kw in [e["kwargs"]] for k in ("column_A", "column_B") if k in kw}
+    counts = np.asarray([p.row_count for p in files], dtype=np.int64)
+    bounds = [_period_bounds(p.contract, p.period) for p in files]
+    table = pa.concat_tables([p.table.drop_columns(["_line"]) for p in files]).combine_chunks()
+    file_idx = np.repeat(np.arange(len(files), dtype=np.int32), counts)
+    helpers = {
+        "_file": pa.array(file_idx),
+        "_period_text": pa.array([b[3] for b in bounds]).take(pa.array(file_idx)),
+        "_period_start": pa.array([b[0] for b in bounds], pa.date32()).take(pa.array(file_idx)),
+        "_period_end": pa.array([b[1] for b in bounds], pa.date32()).take(pa.array(file_idx)),
+        "_period_year": pa.array(np.repeat(np.asarray([b[2] for b in bounds], dtype=np.float64), counts)),
+    }
+    cols, names = [], []
+    for f, col in zip(table.schema, table.columns):
+        # Integers as float64 (NaN = NULL): GX's "between" is vectorised only for numpy int64/float64
+        # and falls back to a per-row Python function for pandas' nullable Int32. Text as
+        # pandas categoricals: set membership, uniqueness and row filters then work on integer
+        # codes instead of Arrow strings (measured: the whole GX pass about 2x faster).
+        if f.type == pa.int32():
+            col = pc.cast(col, pa.float64())
+        elif f.type == pa.string() and f.name not in paired:
+            col = pc.dictionary_encode(col)
+        cols.append(col)
+        names.append(f.name)
+    for name, arr in helpers.items():
+        cols.append(arr)
+        names.append(name)
+    return pa.table(cols, names=names).to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get,
+                                                 date_as_object=False)
 
 
 def _columns_of(kwargs: dict) -> list[str]:

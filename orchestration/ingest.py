@@ -27,6 +27,7 @@ IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload", ".filepart")
 IGNORED_PREFIXES = (".", "~$")
 # Files parsed and gated together: enough for one GX pass to pay off, few enough for memory.
 INGEST_BATCH_FILES = 12
+PARSE_THREADS = max(2, min(4, os.cpu_count() or 2))
 
 
 @dataclass(frozen=True)
@@ -219,7 +220,6 @@ def ingest_file_type(contract: Contract, settings: Settings, full: bool, log=pri
         if not todo:
             return out
 
-        from orchestration.extracts import parse_file
         from orchestration.gate import FileStats, check_files
 
         accepted_entries = {(a["file_name"], a["sha256"]): a for a in read_acceptances(settings)}
@@ -229,7 +229,7 @@ def ingest_file_type(contract: Contract, settings: Settings, full: bool, log=pri
         for start in range(0, len(todo), INGEST_BATCH_FILES):
             batch = todo[start:start + INGEST_BATCH_FILES]
             t0 = time.perf_counter()
-            parsed = [parse_file(f.path, contract, f.period) for f, _ in batch]
+            parsed = parse_many([(f.path, f.period) for f, _ in batch], contract)
             out.seconds["parse"] = out.seconds.get("parse", 0.0) + time.perf_counter() - t0
 
             t0 = time.perf_counter()
@@ -244,9 +244,7 @@ def ingest_file_type(contract: Contract, settings: Settings, full: bool, log=pri
             out.seconds["gate"] = out.seconds.get("gate", 0.0) + time.perf_counter() - t0
 
             t0 = time.perf_counter()
-            for p in parsed:
-                _load_or_quarantine(p, findings.get(p.path, []), contract, settings, con, accepted_entries,
-                                    stamp, out, log)
+            _load_or_quarantine(parsed, findings, contract, settings, con, accepted_entries, stamp, out, log)
             del parsed
             out.seconds["load"] = out.seconds.get("load", 0.0) + time.perf_counter() - t0
         return out
@@ -254,49 +252,72 @@ def ingest_file_type(contract: Contract, settings: Settings, full: bool, log=pri
         con.close()
 
 
-def _load_or_quarantine(p, gate_findings, contract: Contract, settings: Settings, con, accepted_entries: dict,
-                        stamp: str, out: IngestOutcome, log) -> None:
-    """One parsed and gated file: into quarantine with its report, or archived and loaded."""
+def parse_many(files: list[tuple[Path, str]], contract: Contract) -> list:
+    """Parse files of one type side by side: Arrow's reader and compute release the GIL."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from orchestration.extracts import parse_file
+
+    with ThreadPoolExecutor(max_workers=PARSE_THREADS) as pool:
+        return list(pool.map(lambda f: parse_file(f[0], contract, f[1]), files))
+
+
+def _load_or_quarantine(parsed: list, findings: dict, contract: Contract, settings: Settings, con,
+                        accepted_entries: dict, stamp: str, out: IngestOutcome, log) -> None:
+    """Parsed and gated files: each failing one into quarantine with its report; the passing
+    ones archived, then loaded together in one transaction, then removed from the inbox."""
     from orchestration import warehouse as wh
     from orchestration.gate import file_stats
 
-    file_findings = list(p.findings) + list(gate_findings)
-    errors = [x for x in file_findings if x.severity == "error"]
-    for w in (x for x in file_findings if x.severity == "warning"):
-        out.warnings.append(f"{p.path.name}: {w.rule} {w.message} ({w.row_count} Zeilen)")
-    if errors or p.table is None:
-        q = _quarantine(settings, p, file_findings, stamp)
-        out.quarantined.append(q)
-        log(f"{p.path.name}: ABGELEHNT ({', '.join(q.rules)}), in Quarantäne: {q.report_txt}")
-        return
-    acc = accepted_entries.get((p.path.name, p.sha256))
-    version = wh.FileVersion(
-        file_type=contract.file_type,
-        file_name=p.path.name,
-        period=p.period,
-        sha256=p.sha256,
-        row_count=p.row_count,
-        ags=tuple(sorted(file_stats(p).ags)),
-        received_at=datetime.now(),
-        # relative to IMON_DATA_DIR, so a moved or restored data directory stays whole
-        archive_path=str(archive_path_for(settings, contract, p.path.name, p.sha256).relative_to(settings.data_dir)),
-        accepted_by=acc["by"] if acc else None,
-        accepted_reason=acc["reason"] if acc else None,
-    )
-    _archive(p.path, settings.data_dir / version.archive_path)
-    wh.load_file(con, contract, p.table, version, settings.pseudonym_key)
-    wh.record_passed(con, p.sha256, p.path.name, sum(x.severity == "warning" for x in file_findings))
-    p.path.unlink()
-    out.loaded.append(p.path.name)
-    out.rows_loaded += p.row_count
-    log(f"{p.path.name}: geprüft und geladen ({p.row_count} Zeilen)")
+    ok = []
+    for p in parsed:
+        file_findings = list(p.findings) + list(findings.get(p.path, []))
+        errors = [x for x in file_findings if x.severity == "error"]
+        warnings = [x for x in file_findings if x.severity == "warning"]
+        for w in warnings:
+            out.warnings.append(f"{p.path.name}: {w.rule} {w.message} ({w.row_count} Zeilen)")
+        if errors or p.table is None:
+            q = _quarantine(settings, p, file_findings, stamp)
+            out.quarantined.append(q)
+            log(f"{p.path.name}: ABGELEHNT ({', '.join(q.rules)}), in Quarantäne: {q.report_txt}")
+            continue
+        acc = accepted_entries.get((p.path.name, p.sha256))
+        version = wh.FileVersion(
+            file_type=contract.file_type,
+            file_name=p.path.name,
+            period=p.period,
+            sha256=p.sha256,
+            row_count=p.row_count,
+            ags=tuple(sorted(file_stats(p).ags)),
+            received_at=datetime.now(),
+            # relative to IMON_DATA_DIR, so a moved or restored data directory stays whole
+            archive_path=str(archive_path_for(settings, contract, p.path.name, p.sha256).relative_to(settings.data_dir)),
+            accepted_by=acc["by"] if acc else None,
+            accepted_reason=acc["reason"] if acc else None,
+        )
+        _archive(p.path, settings.data_dir / version.archive_path)
+        ok.append((p, version, len(warnings)))
+    # Two files of one period in one batch (a re-delivery beside the original): loaded one after
+    # the other, the later name last, as they were sorted.
+    while ok:
+        seen, now, later = set(), [], []
+        for item in ok:
+            (later if item[1].period in seen else now).append(item)
+            seen.add(item[1].period)
+        wh.load_files(con, contract, [(p.table, v) for p, v, _ in now], settings.pseudonym_key,
+                      gate_passed=[(p.sha256, p.path.name, nw) for p, _, nw in now])
+        for p, _, _ in now:
+            p.path.unlink()
+            out.loaded.append(p.path.name)
+            out.rows_loaded += p.row_count
+            log(f"{p.path.name}: geprüft und geladen ({p.row_count} Zeilen)")
+        ok = later
 
 
 def _reload_from_archive(con, contract: Contract, settings: Settings, out: IngestOutcome, log) -> None:
     """Full rebuild: re-parse every current archived version. Its checksum already passed the
     gate, so it is not validated again (the gate is paid once per file)."""
     from orchestration import warehouse as wh
-    from orchestration.extracts import parse_file
 
     versions = [v for v in wh.current_versions(con) if v.file_type == contract.file_type]
     if not versions:
@@ -304,14 +325,16 @@ def _reload_from_archive(con, contract: Contract, settings: Settings, out: Inges
     if not settings.pseudonym_key:
         raise RuntimeError("IMON_PSEUDONYM_KEY ist nicht gesetzt: ohne Schlüssel wird nichts geladen")
     t0 = time.perf_counter()
-    # No blanket DELETE first: load_file replaces each period in its own transaction, so a
-    # rebuild killed halfway leaves every period whole (old or new rows), never missing.
-    for v in versions:
-        path = settings.data_dir / v.archive_path
-        parsed = parse_file(path, contract, v.period)
-        if parsed.table is None or parsed.sha256 != v.sha256:
-            raise RuntimeError(f"Archivdatei {path} ist beschädigt oder verändert (Prüfsumme stimmt nicht)")
-        wh.load_file(con, contract, parsed.table, v, settings.pseudonym_key)
-        out.rows_loaded += parsed.row_count
+    # No blanket DELETE first: load_files replaces the periods of each batch in one
+    # transaction, so a rebuild killed halfway leaves every period whole (old or new rows).
+    for start in range(0, len(versions), INGEST_BATCH_FILES):
+        batch = versions[start:start + INGEST_BATCH_FILES]
+        parsed = parse_many([(settings.data_dir / v.archive_path, v.period) for v in batch], contract)
+        for p, v in zip(parsed, batch):
+            if p.table is None or p.sha256 != v.sha256:
+                raise RuntimeError(f"Archivdatei {p.path} ist beschädigt oder verändert (Prüfsumme stimmt nicht)")
+        wh.load_files(con, contract, [(p.table, v) for p, v in zip(parsed, batch)], settings.pseudonym_key)
+        out.rows_loaded += sum(p.row_count for p in parsed)
+        del parsed
     out.seconds["reload"] = time.perf_counter() - t0
     log(f"{contract.file_type}: {len(versions)} Dateien aus dem Archiv neu geladen")

@@ -135,46 +135,73 @@ def pseudonymise_sql(column: str) -> str:
     return f"sha256($key || ':' || sha256($key || ':' || {column}))"
 
 
-def load_file(
+def load_files(
     con: duckdb.DuckDBPyConnection,
     contract: Contract,
-    table,  # pyarrow.Table with the contract's typed columns (+ `_line`)
-    version: FileVersion,
+    items: list,  # [(pyarrow.Table with the contract's typed columns (+ `_line`), FileVersion)]
     pseudonym_key: str,
+    gate_passed: list[tuple[str, str, int]] = (),  # (sha256, file_name, warnings) to record
 ) -> None:
-    """Replace the period's rows of raw.<file_type> with this file, and register it, atomically."""
-    select = []
-    for c in contract.columns:
-        select.append(f"{pseudonymise_sql(c.name)} AS {c.name}" if c.type == "pseudonym" else c.name)
-    con.register("incoming_file", table)
+    """Replace the periods of raw.<file_type> with these files and register them, atomically:
+    one transaction for the batch, so each period holds either its old or its new rows.
+
+    Pseudonyms are hashed once per distinct id of the batch (a monthly stock repeats the
+    same persons every month) and joined back, instead of hashing every row."""
+    import pyarrow as pa
+
+    if not items:
+        return
+    periods = [v.period for _, v in items]
+    if len(set(periods)) != len(periods):
+        raise ValueError(f"{contract.file_type}: zwei Dateien für denselben Zeitraum in einem Ladevorgang")
+    names = contract.column_names
+    tables = []
+    for table, v in items:
+        t = table.select(names)
+        t = t.append_column("period", pa.repeat(pa.scalar(v.period, pa.string()), t.num_rows))
+        tables.append(t.append_column("file_sha256", pa.repeat(pa.scalar(v.sha256, pa.string()), t.num_rows)))
+    batch = pa.concat_tables(tables)
+    pseudo = [c.name for c in contract.columns if c.type == "pseudonym"]
+    select = [f'"_h_{c}".h AS {c}' if c in pseudo else f"b.{c}" for c in names] + ["b.period", "b.file_sha256"]
+    joins = " ".join(f'LEFT JOIN _pseudonyms AS "_h_{c}" ON "_h_{c}".id = b.{c}' for c in pseudo)
+    loaded = {r[0] for r in con.execute(
+        "SELECT period FROM meta.file_versions WHERE is_current AND file_type = ?", [contract.file_type]).fetchall()}
+    con.register("incoming_batch", batch)
     try:
         con.execute("BEGIN TRANSACTION")
-        con.execute(f"DELETE FROM {contract.raw_table} WHERE period = $period", {"period": version.period})
-        params = {"period": version.period, "sha": version.sha256}
-        if any(c.type == "pseudonym" for c in contract.columns):
-            params["key"] = pseudonym_key
-        con.execute(
-            f"INSERT INTO {contract.raw_table} SELECT {', '.join(select)}, $period, $sha FROM incoming_file",
-            params,
-        )
-        con.execute(
-            "UPDATE meta.file_versions SET is_current = false WHERE file_type = ? AND period = ?",
-            [version.file_type, version.period],
-        )
-        con.execute(
-            """INSERT OR REPLACE INTO meta.file_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, true, ?, ?)""",
-            [
-                version.file_type, version.file_name, version.period, version.sha256,
-                version.row_count, list(version.ags), version.received_at, version.archive_path,
-                version.accepted_by, version.accepted_reason,
-            ],
-        )
+        replaced = [p for p in periods if p in loaded]
+        if replaced:
+            con.execute(f"DELETE FROM {contract.raw_table} WHERE period IN (SELECT unnest($p::VARCHAR[]))",
+                        {"p": replaced})
+        if pseudo:
+            # DISTINCT ids: the join below must find exactly one hash per id.
+            ids = " UNION ".join(f"SELECT DISTINCT {c} AS id FROM incoming_batch" for c in pseudo)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _pseudonyms AS SELECT id, {pseudonymise_sql('id')} AS h "
+                        f"FROM (SELECT DISTINCT id FROM ({ids}) WHERE id IS NOT NULL)", {"key": pseudonym_key})
+        con.execute(f"INSERT INTO {contract.raw_table} SELECT {', '.join(select)} FROM incoming_batch AS b {joins} "
+                    "ORDER BY b.period")
+        if pseudo:
+            con.execute("DROP TABLE _pseudonyms")
+        for _, v in items:
+            con.execute(
+                "UPDATE meta.file_versions SET is_current = false WHERE file_type = ? AND period = ?",
+                [v.file_type, v.period],
+            )
+            con.execute(
+                """INSERT OR REPLACE INTO meta.file_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, true, ?, ?)""",
+                [
+                    v.file_type, v.file_name, v.period, v.sha256, v.row_count, list(v.ags), v.received_at,
+                    v.archive_path, v.accepted_by, v.accepted_reason,
+                ],
+            )
+        for sha, file_name, warnings in gate_passed:
+            record_passed(con, sha, file_name, warnings)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     finally:
-        con.unregister("incoming_file")
+        con.unregister("incoming_batch")
 
 
 def fingerprint(versions: list[FileVersion]) -> str:
