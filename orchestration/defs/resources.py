@@ -28,8 +28,17 @@ class RefreshRun(dg.ConfigurableResource):
             yield self
 
 
+class DbtCli(DbtCliResource):
+    """DbtCliResource without its in-process dbt adapter: dagster-dbt builds one (importing
+    dbt-core and loading the profile, ~3 s) on every `cli()` call only to fetch column metadata
+    and row counts, which this project does not ask for. dbt itself runs as a subprocess."""
+
+    def _initialize_dbt_core_adapter(self, args):
+        return None
+
+
 def make_dbt_resource() -> DbtCliResource:
     dbt_env()  # exports IMON_INTERNAL_DB and turns telemetry off for the dbt subprocess
-    return DbtCliResource(
+    return DbtCli(
         project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE, profiles_dir=str(DBT_PROJECT_DIR)
     )
