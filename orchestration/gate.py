@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 MAX_SAMPLES = 20  # offending lines / values kept per finding
 VOLUME_LIMIT = 0.30  # sources.md rule 8
 SCHOOL_TRUNCATION = 0.50  # own rule: a school file below half of last year's rows is cut off
-CHUNK_ROWS = 600_000  # rows per GX pass: bounds memory (pandas frame + GX intermediates)
+CHUNK_ROWS = 1_000_000  # rows per GX pass at most (an ingest batch of 48 MB is ~700k rows: one pass)
 
 
 @dataclass
