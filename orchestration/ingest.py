@@ -353,16 +353,18 @@ def _reload_from_archive(con, contract: Contract, settings: Settings, out: Inges
     if not settings.pseudonym_key:
         raise RuntimeError("IMON_PSEUDONYM_KEY ist nicht gesetzt: ohne Schlüssel wird nichts geladen")
     t0 = time.perf_counter()
-    # No blanket DELETE first: load_files replaces the periods of each batch in one
-    # transaction, so a rebuild killed halfway leaves every period whole (old or new rows).
+    # Into a fresh copy of the table, swapped in at the end in one transaction: no per-period
+    # DELETE on a table that holds everything, and a rebuild killed halfway changes nothing.
+    target = wh.start_rebuild(con, contract)
     for batch in _batches(versions, lambda v: (settings.data_dir / v.archive_path).stat().st_size):
         parsed = parse_many([(settings.data_dir / v.archive_path, v.period) for v in batch], contract)
         for p, v in zip(parsed, batch):
             if p.table is None or p.sha256 != v.sha256:
                 raise RuntimeError(f"Archivdatei {p.path} ist beschädigt oder verändert (Prüfsumme stimmt nicht)")
-        wh.load_files(con, contract, [(p.table, v) for p, v in zip(parsed, batch)], settings.pseudonym_key)
+        wh.insert_rows(con, contract, [(p.table, v) for p, v in zip(parsed, batch)], settings.pseudonym_key, target)
         out.rows_loaded += sum(p.row_count for p in parsed)
         del parsed
         _release_memory()
+    wh.swap_rebuilt(con, contract)
     out.seconds["reload"] = time.perf_counter() - t0
     log(f"{contract.file_type}: {len(versions)} Dateien aus dem Archiv neu geladen")

@@ -143,45 +143,21 @@ def load_files(
     gate_passed: list[tuple[str, str, int]] = (),  # (sha256, file_name, warnings) to record
 ) -> None:
     """Replace the periods of raw.<file_type> with these files and register them, atomically:
-    one transaction for the batch, so each period holds either its old or its new rows.
-
-    Pseudonyms are hashed once per distinct id of the batch (a monthly stock repeats the
-    same persons every month) and joined back, instead of hashing every row."""
-    import pyarrow as pa
-
+    one transaction for the batch, so each period holds either its old or its new rows."""
     if not items:
         return
     periods = [v.period for _, v in items]
     if len(set(periods)) != len(periods):
         raise ValueError(f"{contract.file_type}: zwei Dateien für denselben Zeitraum in einem Ladevorgang")
-    names = contract.column_names
-    tables = []
-    for table, v in items:
-        t = table.select(names)
-        t = t.append_column("period", pa.repeat(pa.scalar(v.period, pa.string()), t.num_rows))
-        tables.append(t.append_column("file_sha256", pa.repeat(pa.scalar(v.sha256, pa.string()), t.num_rows)))
-    batch = pa.concat_tables(tables)
-    pseudo = [c.name for c in contract.columns if c.type == "pseudonym"]
-    select = [f'"_h_{c}".h AS {c}' if c in pseudo else f"b.{c}" for c in names] + ["b.period", "b.file_sha256"]
-    joins = " ".join(f'LEFT JOIN _pseudonyms AS "_h_{c}" ON "_h_{c}".id = b.{c}' for c in pseudo)
     loaded = {r[0] for r in con.execute(
         "SELECT period FROM meta.file_versions WHERE is_current AND file_type = ?", [contract.file_type]).fetchall()}
-    con.register("incoming_batch", batch)
+    con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("BEGIN TRANSACTION")
         replaced = [p for p in periods if p in loaded]
         if replaced:
             con.execute(f"DELETE FROM {contract.raw_table} WHERE period IN (SELECT unnest($p::VARCHAR[]))",
                         {"p": replaced})
-        if pseudo:
-            # DISTINCT ids: the join below must find exactly one hash per id.
-            ids = " UNION ".join(f"SELECT DISTINCT {c} AS id FROM incoming_batch" for c in pseudo)
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _pseudonyms AS SELECT id, {pseudonymise_sql('id')} AS h "
-                        f"FROM (SELECT DISTINCT id FROM ({ids}) WHERE id IS NOT NULL)", {"key": pseudonym_key})
-        con.execute(f"INSERT INTO {contract.raw_table} SELECT {', '.join(select)} FROM incoming_batch AS b {joins} "
-                    "ORDER BY b.period")
-        if pseudo:
-            con.execute("DROP TABLE _pseudonyms")
+        insert_rows(con, contract, items, pseudonym_key, contract.raw_table)
         for _, v in items:
             con.execute(
                 "UPDATE meta.file_versions SET is_current = false WHERE file_type = ? AND period = ?",
@@ -200,8 +176,61 @@ def load_files(
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, contract: Contract, items: list, pseudonym_key: str,
+                target: str) -> None:
+    """Append the rows of typed file tables to `target` (a raw table or its rebuild copy), with
+    period and checksum columns and the pseudonyms re-keyed. Each distinct id of the batch is
+    hashed once (a monthly stock repeats the same persons every month) and joined back."""
+    import pyarrow as pa
+
+    names = contract.column_names
+    tables = []
+    for table, v in items:
+        t = table.select(names)
+        t = t.append_column("period", pa.repeat(pa.scalar(v.period, pa.string()), t.num_rows))
+        tables.append(t.append_column("file_sha256", pa.repeat(pa.scalar(v.sha256, pa.string()), t.num_rows)))
+    pseudo = [c.name for c in contract.columns if c.type == "pseudonym"]
+    select = [f'"_h_{c}".h AS {c}' if c in pseudo else f"b.{c}" for c in names] + ["b.period", "b.file_sha256"]
+    joins = " ".join(f'LEFT JOIN _pseudonyms AS "_h_{c}" ON "_h_{c}".id = b.{c}' for c in pseudo)
+    con.register("incoming_batch", pa.concat_tables(tables))
+    try:
+        if pseudo:
+            # DISTINCT ids: the join below must find exactly one hash per id.
+            ids = " UNION ".join(f"SELECT DISTINCT {c} AS id FROM incoming_batch" for c in pseudo)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _pseudonyms AS SELECT id, {pseudonymise_sql('id')} AS h "
+                        f"FROM (SELECT DISTINCT id FROM ({ids}) WHERE id IS NOT NULL)", {"key": pseudonym_key})
+        con.execute(f"INSERT INTO {target} SELECT {', '.join(select)} FROM incoming_batch AS b {joins} "
+                    "ORDER BY b.period")
+        if pseudo:
+            con.execute("DROP TABLE _pseudonyms")
     finally:
         con.unregister("incoming_batch")
+
+
+def rebuild_table(contract: Contract) -> str:
+    """Where a full rebuild assembles a raw table before swapping it in (see swap_rebuilt)."""
+    return f"{contract.raw_table}__rebuild"
+
+
+def start_rebuild(con: duckdb.DuckDBPyConnection, contract: Contract) -> str:
+    target = rebuild_table(contract)
+    con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {contract.raw_table} LIMIT 0")
+    return target
+
+
+def swap_rebuilt(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
+    """The rebuilt copy replaces the raw table in one transaction: a rebuild killed before this
+    leaves the old table whole (and a stale copy the next rebuild replaces)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"DROP TABLE {contract.raw_table}")
+        con.execute(f"ALTER TABLE {rebuild_table(contract)} RENAME TO {contract.raw_table.split('.')[-1]}")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def fingerprint(versions: list[FileVersion]) -> str:
