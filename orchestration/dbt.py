@@ -7,15 +7,18 @@ is newer than the manifest, so a refresh does not pay for it every night.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from orchestration.settings import DBT_PROJECT_DIR, get_settings, quiet_telemetry
+from orchestration.settings import DBT_PROJECT_DIR, Settings, get_settings, quiet_telemetry
 
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 _SOURCES = ("models", "seeds", "macros", "tests", "dbt_project.yml", "profiles.yml")
 
 
@@ -49,3 +52,39 @@ def ensure_manifest() -> Path:
         if proc.returncode != 0:
             raise RuntimeError(f"dbt parse failed:\n{proc.stdout}\n{proc.stderr}")
     return MANIFEST
+
+
+# --- dbt's saved parse, per data directory -------------------------------------------------------
+# dbt re-parses the whole project (seconds) unless target/partial_parse.msgpack was written for
+# the same vars, profile and target. The profile contains the path of the internal warehouse, so
+# a parse saved for another data directory (tests, another checkout's `make run`) is useless.
+# Each refresh therefore starts dbt with the parse its own last build saved and keeps the new one.
+
+
+def partial_parse_cache(settings: Settings) -> Path:
+    """Where a data directory keeps dbt's last saved parse (per project checkout: the parse
+    records absolute paths of the project)."""
+    digest = hashlib.sha256(str(DBT_PROJECT_DIR).encode()).hexdigest()[:12]
+    return settings.state_dir / f"dbt-partial-parse-{digest}.msgpack"
+
+
+def restore_partial_parse(settings: Settings, target_path: Path) -> bool:
+    """Put the data directory's saved parse into a fresh dbt target dir (before dbt starts)."""
+    cache = partial_parse_cache(settings)
+    if not cache.exists():
+        return False  # dagster-dbt then copies the project's target/partial_parse.msgpack
+    target_path.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(cache, target_path / PARTIAL_PARSE_FILE)
+    return True
+
+
+def keep_partial_parse(settings: Settings, target_path: Path) -> None:
+    """After dbt: keep the parse it saved for the next refresh (atomic replace)."""
+    saved = target_path / PARTIAL_PARSE_FILE
+    if not saved.exists():
+        return
+    cache = partial_parse_cache(settings)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(cache.name + ".tmp")
+    shutil.copyfile(saved, tmp)
+    os.replace(tmp, cache)

@@ -4,7 +4,7 @@ Builds raw.* and the file registry (meta.file_versions) as the ingest step leave
 runs the real `dbt build` against a temporary DuckDB file and checks figures worked out
 by hand from the rows below (indicators.md), the dense grid, the confidentiality rule,
 and that an incremental build (a new month, a re-delivered month, a header-only
-re-delivery, announced in var changed_periods) equals a --full-refresh build.
+re-delivery, announced in table meta.changed_periods) equals a --full-refresh build.
 
 Hand-made data (A = Altbach 08116004, B = Altdorf 08116005, C = Esslingen 08116019;
 the other 41 municipalities have no rows and must still get 0-rows):
@@ -175,6 +175,20 @@ def load_file(con: duckdb.DuckDBPyConnection, file_type: str, period: str, rows:
     )
 
 
+def announce_changes(db: Path, changes: dict[str, list[str]]) -> None:
+    """What the refresh does right before `dbt build`: replace meta.changed_periods."""
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("CREATE TABLE IF NOT EXISTS meta.changed_periods (file_type VARCHAR, period VARCHAR)")
+        con.execute("BEGIN TRANSACTION")
+        con.execute("DELETE FROM meta.changed_periods")
+        for file_type, periods in changes.items():
+            con.executemany("INSERT INTO meta.changed_periods VALUES (?, ?)", [(file_type, p) for p in periods])
+        con.execute("COMMIT")
+    finally:
+        con.close()
+
+
 def make_warehouse(path: Path) -> None:
     con = duckdb.connect(str(path))
     con.execute("CREATE SCHEMA raw; CREATE SCHEMA meta")
@@ -247,7 +261,8 @@ def built(tmp_path_factory) -> dict:
     load_file(con, "abh_einbuergerungen", "2024-01", [])
     con.close()
     changes = {"jobcenter": [NEW_MONTH, REDELIVERED_MONTH], "abh_einbuergerungen": ["2024-01"]}
-    run_dbt(["build", *NO_UNIT, "--vars", json.dumps({"changed_periods": changes})], db, work)
+    announce_changes(db, changes)
+    incremental_proc = run_dbt(["build", *NO_UNIT], db, work)
     incremental_results = run_results(work)
     compiled = next((work / "target" / "compiled").rglob("int_jobcenter_recipients_aggregated.sql")).read_text()
 
@@ -262,7 +277,8 @@ def built(tmp_path_factory) -> dict:
     run_dbt(["build", *NO_UNIT, "--full-refresh"], full_db, work)
     return {"db": db, "full_db": full_db, "work": work, "first_values": first_values,
             "first_results": first_results, "incremental_results": incremental_results,
-            "aggregate_periods_before": before, "compiled_incremental": compiled}
+            "aggregate_periods_before": before, "compiled_incremental": compiled,
+            "incremental_log": incremental_proc.stdout}
 
 
 def value(db: Path, indicator: str, period: str, region: str, group: str = "insgesamt") -> tuple:
@@ -470,7 +486,8 @@ def test_incremental_build_only_aggregates_the_changed_months(built):
     results = built["incremental_results"]
     assert results["model.integrationsmonitor.int_jobcenter_recipients_aggregated"] == "success"
     # the compiled incremental model reads only the changed months from raw ...
-    assert f"period in ('{NEW_MONTH}', '{REDELIVERED_MONTH}')" in built["compiled_incremental"]
+    assert ("period in (select period from \"internal\".\"meta\".\"changed_periods\" "
+            "where file_type = 'jobcenter')") in built["compiled_incremental"]
     # ... and the other months' aggregate rows are still there
     after = dict(fetch(built["db"], """SELECT period, count(*) FROM intermediate.int_jobcenter_recipients_aggregated
                                        GROUP BY period"""))
@@ -478,14 +495,23 @@ def test_incremental_build_only_aggregates_the_changed_months(built):
     assert NEW_MONTH in after and NEW_MONTH not in built["aggregate_periods_before"]
 
 
+def test_incremental_build_reuses_the_saved_parse(built):
+    """The changed periods are data (meta.changed_periods), not a var that differs on every
+    run: the incremental build parses partially instead of re-parsing the whole project."""
+    log = built["incremental_log"]
+    assert "Unable to do partial parsing" not in log, log[:3000]
+
+
 def test_a_change_not_announced_in_changed_periods_blocks(built, tmp_path):
-    """A new month loaded but missing from changed_periods: the aggregate is left as it is,
-    and the blocking registry check fails rather than publishing zeros for that month."""
+    """A new month loaded but missing from meta.changed_periods (which lists only another
+    file type's change): the aggregate is left as it is, and the blocking registry check
+    fails rather than publishing zeros for that month."""
     db = tmp_path / "internal.duckdb"
     shutil.copy(built["full_db"], db)
     con = duckdb.connect(str(db))
     load_file(con, "jobcenter", "2024-04", jobcenter_rows("2024-04"))
     con.close()
+    announce_changes(db, {"abh_einbuergerungen": ["2024-01"]})
     # the fixture's target dir: its partial parse saves a full parse (runs are sequential)
     proc = run_dbt(["build", *NO_UNIT], db, built["work"], check=False)
     assert proc.returncode != 0
@@ -499,5 +525,8 @@ def test_a_change_not_announced_in_changed_periods_blocks(built, tmp_path):
 def test_unit_tests_pass(built):
     proc = run_dbt(["test", "--select", "test_type:unit"], built["db"], built["work"])
     results = run_results(built["work"])
-    assert len(results) >= 17
-    assert set(results.values()) == {"pass"}, proc.stdout[-4000:]
+    unit = {k: v for k, v in results.items() if k.startswith("unit_test.")}
+    assert len(unit) >= 17
+    assert set(unit.values()) == {"pass"}, proc.stdout[-4000:]
+    # the rest is the on-run-start hook that creates meta.changed_periods
+    assert {v for k, v in results.items() if k not in unit} <= {"success"}, proc.stdout[-4000:]

@@ -1,37 +1,26 @@
-{#- The incremental contract of the person-level aggregates (var `changed_periods`,
-    documented in dbt_project.yml). -#}
+{#- The incremental contract of the person-level aggregates: table meta.changed_periods
+    (file_type, period), one row per file-name period that changed since the last build.
+    The orchestration rewrites it right before every `dbt build` (orchestration/defs/assets.py);
+    the on-run-start hook creates it empty where it does not exist yet (a fresh or unit-test
+    database). Being data rather than a var, it leaves dbt's partial parsing intact. -#}
 
-{#- The changed file-name periods of one file type, validated: they end up in SQL text. -#}
-{% macro changed_periods(file_type) -%}
-    {%- set all_changes = var('changed_periods', {}) or {} -%}
-    {%- if all_changes is not mapping -%}
-        {{ exceptions.raise_compiler_error("var changed_periods must be a mapping file_type -> [period, ...], got: " ~ all_changes) }}
-    {%- endif -%}
-    {%- set periods = all_changes.get(file_type, []) or [] -%}
-    {%- if periods is string or periods is not iterable -%}
-        {%- set periods = [periods] -%}
-    {%- endif -%}
-    {%- set checked = [] -%}
-    {%- for p in periods -%}
-        {%- set p = p | string | trim -%}
-        {%- if not modules.re.fullmatch('[0-9]{4}(-[0-9]{2})?', p) -%}
-            {{ exceptions.raise_compiler_error("changed_periods." ~ file_type ~ ": '" ~ p ~ "' is not a period YYYY-MM or YYYY") }}
-        {%- endif -%}
-        {%- do checked.append(p) -%}
-    {%- endfor -%}
-    {{ return(checked | unique | list) }}
+{#- DDL for the on-run-start hook (dbt_project.yml); orchestration/defs/assets.py uses the same. -#}
+{% macro create_changed_periods_table() -%}
+    create schema if not exists meta;
+    create table if not exists meta.changed_periods (file_type varchar, period varchar)
 {%- endmacro %}
 
 {#- WHERE condition for the rows an incremental aggregate (re)builds:
-    full build: all rows; incremental: only the changed periods (none if nothing changed). -#}
+    full build: all rows; incremental: only the periods listed for the file type (none if
+    it has no row). At parse time is_incremental() is false, so the source is referenced
+    there explicitly for dbt to record the dependency; a unit test of an incremental build
+    mocks it with `input: source('meta', 'changed_periods')`, one of a full build needs no input. -#}
 {% macro changed_periods_filter(file_type, column='period') -%}
+    {%- if not execute -%}
+        {%- do source('meta', 'changed_periods') -%}
+    {%- endif -%}
     {%- if is_incremental() -%}
-        {%- set periods = changed_periods(file_type) -%}
-        {%- if periods | length > 0 -%}
-            {{ column }} in ('{{ periods | join("', '") }}')
-        {%- else -%}
-            false
-        {%- endif -%}
+        {{ column }} in (select period from {{ source('meta', 'changed_periods') }} where file_type = '{{ file_type }}')
     {%- else -%}
         true
     {%- endif -%}
@@ -40,7 +29,7 @@
 {#- pre_hook: drop the changed periods from the existing table before they are re-inserted.
     Deleting (rather than merging) also empties a period whose new file has no rows. -#}
 {% macro delete_changed_periods(file_type) -%}
-    {%- if is_incremental() and changed_periods(file_type) | length > 0 -%}
+    {%- if is_incremental() -%}
         delete from {{ this }} where {{ changed_periods_filter(file_type) }}
     {%- else -%}
         select 1 /* nothing to delete */

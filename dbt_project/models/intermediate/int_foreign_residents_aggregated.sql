@@ -7,7 +7,7 @@
 }}
 -- Foreign residents per month-end snapshot, municipality and status group (REC-01, REC-02),
 -- with those resident for at least five full years at the end of the snapshot's year (REC-04).
--- Incremental: only the periods in var changed_periods.abh_bestand are (re)aggregated.
+-- Incremental: only the periods listed for abh_bestand in meta.changed_periods are (re)aggregated.
 
 with residents as (
     select * from {{ ref('stg_auslaenderbehoerde__residents') }}

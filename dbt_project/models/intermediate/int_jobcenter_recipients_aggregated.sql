@@ -7,7 +7,7 @@
 }}
 -- The SGB II stock per month, municipality, nationality group and fluchtkontext: every
 -- count the Arbeit and Sprache indicators need, so nothing downstream reads person rows.
--- Incremental: only the periods in var changed_periods.jobcenter are (re)aggregated.
+-- Incremental: only the periods listed for jobcenter in meta.changed_periods are (re)aggregated.
 
 with recipients as (
     select * from {{ ref('stg_jobcenter__recipients') }}

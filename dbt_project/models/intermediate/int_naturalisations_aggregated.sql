@@ -7,7 +7,7 @@
 }}
 -- Naturalisations per month and municipality (REC-03, REC-04). A header-only month has no
 -- row here; that it was delivered is known from int_file_periods.
--- Incremental: only the periods in var changed_periods.abh_einbuergerungen are (re)aggregated.
+-- Incremental: only the periods listed for abh_einbuergerungen in meta.changed_periods are (re)aggregated.
 
 with naturalisations as (
     select * from {{ ref('stg_auslaenderbehoerde__naturalisations') }}
