@@ -63,3 +63,19 @@ def test_a_failed_batch_changes_nothing(tmp_path):
     assert con.execute("SELECT period, count(*) FROM raw.jobcenter GROUP BY 1").fetchall() == [("2024-01", 2)]
     assert [v.sha256 for v in wh.current_versions(con)] == ["s1"]
     con.close()
+
+
+def test_ingest_batches_keep_order_and_bound_size():
+    """Ingest batches: every file once, in order, at most INGEST_BATCH_BYTES unless a single
+    file is bigger (it then forms a batch of its own)."""
+    from orchestration.ingest import INGEST_BATCH_BYTES, _batches
+
+    mb = 1024 * 1024
+    sizes = [9 * mb] * 11 + [200 * mb] + [10_000] * 300
+    batches = _batches(list(range(len(sizes))), lambda i: sizes[i])
+    assert [i for b in batches for i in b] == list(range(len(sizes)))
+    for b in batches:
+        assert len(b) == 1 or sum(sizes[i] for i in b) <= INGEST_BATCH_BYTES
+    assert [11] in batches  # the oversize file alone
+    assert len(batches[-1]) == 300  # many small files share one batch (one GX pass, one transaction)
+    assert _batches([], lambda i: 0) == []
