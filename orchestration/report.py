@@ -37,6 +37,7 @@ import string
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import NamedTuple
 
@@ -233,7 +234,17 @@ class Indicator:
         return " %" if self.unit == "prozent" else ""
 
     def latest_rows(self, group: str) -> list[dict]:
-        return [r for r in self.rows if r["period"] == self.latest and r["group_code"] == group]
+        return self._latest_by_group.get(group, [])
+
+    @cached_property
+    def _latest_by_group(self) -> dict[str, list[dict]]:
+        """Rows of the latest period per group; built once (after loading), asked for per page."""
+        out: dict[str, list[dict]] = {}
+        latest = self.latest
+        for r in self.rows:
+            if r["period"] == latest:
+                out.setdefault(r["group_code"], []).append(r)
+        return out
 
 
 def shown(r: dict | None, col: str = "value"):
