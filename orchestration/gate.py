@@ -378,21 +378,20 @@ def _frame(chunk: list[ParsedFile]):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    files = list(chunk)
     # Columns compared with another column stay plain text: pandas compares two categoricals
     # only when their categories are identical.
-    paired = {kw[k] for e in _suite_spec(files[0].contract.file_type)["expectations"]
+    paired = {kw[k] for e in _suite_spec(chunk[0].contract.file_type)["expectations"]
               for kw in [e["kwargs"]] for k in ("column_A", "column_B") if k in kw}
-    counts = np.asarray([p.row_count for p in files], dtype=np.int64)
-    bounds = [_period_bounds(p.contract, p.period) for p in files]
-    table = pa.concat_tables([p.table.drop_columns(["_line"]) for p in files]).combine_chunks()
-    file_idx = np.repeat(np.arange(len(files), dtype=np.int32), counts)
+    bounds = [_period_bounds(p.contract, p.period) for p in chunk]
+    table = pa.concat_tables([p.table.drop_columns(["_line"]) for p in chunk]).combine_chunks()
+    # Row -> its file's index; each per-file helper value is taken from a list by it.
+    file_of_row = pa.array(np.repeat(np.arange(len(chunk), dtype=np.int32), [p.row_count for p in chunk]))
     helpers = {
-        "_file": pa.array(file_idx),
-        "_period_text": pa.array([b[3] for b in bounds]).take(pa.array(file_idx)),
-        "_period_start": pa.array([b[0] for b in bounds], pa.date32()).take(pa.array(file_idx)),
-        "_period_end": pa.array([b[1] for b in bounds], pa.date32()).take(pa.array(file_idx)),
-        "_period_year": pa.array(np.repeat(np.asarray([b[2] for b in bounds], dtype=np.float64), counts)),
+        "_file": file_of_row,
+        "_period_text": pa.array([b[3] for b in bounds]).take(file_of_row),
+        "_period_start": pa.array([b[0] for b in bounds], pa.date32()).take(file_of_row),
+        "_period_end": pa.array([b[1] for b in bounds], pa.date32()).take(file_of_row),
+        "_period_year": pa.array([float(b[2]) for b in bounds], pa.float64()).take(file_of_row),
     }
     cols, names = [], []
     for f, col in zip(table.schema, table.columns):

@@ -52,6 +52,12 @@ CREATE TABLE IF NOT EXISTS meta.file_versions (
     accepted_reason VARCHAR,
     PRIMARY KEY (file_name, sha256)
 );
+-- The periods dbt's incremental aggregates re-aggregate in the next build (write_changed_periods;
+-- dbt's on-run-start hook creates the same table where dbt runs on a database without it).
+CREATE TABLE IF NOT EXISTS meta.changed_periods (
+    file_type    VARCHAR,
+    period       VARCHAR
+);
 CREATE TABLE IF NOT EXISTS meta.gate_passed (
     sha256       VARCHAR PRIMARY KEY,
     file_name    VARCHAR NOT NULL,
@@ -123,6 +129,22 @@ def record_passed(con: duckdb.DuckDBPyConnection, sha256: str, file_name: str, w
         "INSERT OR IGNORE INTO meta.gate_passed VALUES (?, ?, ?, ?)",
         [sha256, file_name, datetime.now(), warnings],
     )
+
+
+def write_changed_periods(con: duckdb.DuckDBPyConnection, published: set[tuple[str, str]]) -> None:
+    """meta.changed_periods := the (file type, period) whose current file version is not in the
+    published set (file name, checksum), in one transaction. Data, not a dbt var: the dbt
+    command line stays the same every night, so dbt can parse partially."""
+    rows = sorted({(v.file_type, v.period) for v in current_versions(con) if (v.file_name, v.sha256) not in published})
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM meta.changed_periods")
+        if rows:
+            con.executemany("INSERT INTO meta.changed_periods VALUES (?, ?)", rows)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def pseudonymise_sql(column: str) -> str:

@@ -1,10 +1,10 @@
 {#- The incremental contract of the person-level aggregates: table meta.changed_periods
     (file_type, period), one row per file-name period that changed since the last build.
-    The orchestration rewrites it right before every `dbt build` (orchestration/defs/assets.py);
+    The orchestration rewrites it right before every `dbt build` (orchestration/warehouse.py, write_changed_periods);
     the on-run-start hook creates it empty where it does not exist yet (a fresh or unit-test
     database). Being data rather than a var, it leaves dbt's partial parsing intact. -#}
 
-{#- DDL for the on-run-start hook (dbt_project.yml); orchestration/defs/assets.py uses the same. -#}
+{#- DDL for the on-run-start hook (dbt_project.yml); the internal warehouse creates the same table (orchestration/warehouse.py, META_DDL). -#}
 {% macro create_changed_periods_table() -%}
     create schema if not exists meta;
     create table if not exists meta.changed_periods (file_type varchar, period varchar)

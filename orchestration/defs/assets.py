@@ -91,44 +91,14 @@ ingest_assets = [ingest_asset(c) for c in load_contracts().values()]
 # --- raw -> marts (dbt) ---------------------------------------------------------------------------
 
 
-def changed_periods() -> dict[str, list[str]]:
-    """Periods whose file version differs from the published set, per file type: the dbt
-    incremental models re-aggregate exactly these (table meta.changed_periods)."""
+def announce_changed_periods() -> None:
+    """Tell dbt which periods changed since the published set (table meta.changed_periods):
+    the incremental models re-aggregate exactly these."""
     settings = get_settings()
     published = read_published_state(settings.published_db).files
-    con = wh.connect(settings.internal_db, read_only=True)
-    try:
-        versions = wh.current_versions(con)
-    finally:
-        con.close()
-    out: dict[str, list[str]] = {}
-    for v in versions:
-        if (v.file_name, v.sha256) not in published:
-            out.setdefault(v.file_type, []).append(v.period)
-    return out
-
-
-# The same table as the dbt on-run-start hook creates (dbt_project/macros/incremental_periods.sql).
-CHANGED_PERIODS_DDL = "CREATE TABLE IF NOT EXISTS meta.changed_periods (file_type VARCHAR, period VARCHAR)"
-
-
-def write_changed_periods(changes: dict[str, list[str]]) -> None:
-    """Replace the contents of meta.changed_periods, in one transaction. Data, not a dbt var:
-    the dbt command line stays the same every night, so dbt can parse partially."""
-    settings = get_settings()
-    rows = sorted({(file_type, str(p)) for file_type, periods in changes.items() for p in periods})
     con = wh.connect(settings.internal_db)
     try:
-        con.execute(CHANGED_PERIODS_DDL)
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute("DELETE FROM meta.changed_periods")
-            if rows:
-                con.executemany("INSERT INTO meta.changed_periods VALUES (?, ?)", rows)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        wh.write_changed_periods(con, published)
     finally:
         con.close()  # before dbt starts: dbt needs the DuckDB file lock
 
@@ -151,7 +121,7 @@ def monitoring_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, re
     args = ["build", "--exclude-resource-type", "unit_test"]
     if refresh.full:
         args.append("--full-refresh")  # rebuilds everything; meta.changed_periods is not read
-    write_changed_periods(changed_periods())
+    announce_changed_periods()
     # A target dir of our own (named as dagster-dbt names it), started with this data dir's saved parse.
     target_path = (Path(dbt_project.project_dir) / dbt_project.target_path
                    / f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}")
