@@ -30,18 +30,19 @@ import pyarrow.csv as pacsv
 from orchestration.gate import Finding, MAX_SAMPLES
 from sources.contracts import Column, Contract
 
-# Contract type -> (DuckDB type, Arrow type).
-_TYPES = {
-    "month": ("VARCHAR", pa.string()),
-    "school_year": ("VARCHAR", pa.string()),
-    "text": ("VARCHAR", pa.string()),
-    "code": ("VARCHAR", pa.string()),
-    "ags": ("VARCHAR", pa.string()),
-    "pseudonym": ("VARCHAR", pa.string()),
-    "date": ("DATE", pa.date32()),
-    "int": ("INTEGER", pa.int32()),
-    "count": ("INTEGER", pa.int32()),
-    "flag": ("BOOLEAN", pa.bool_()),
+# Contract type -> Arrow type of the typed value (the DuckDB type of raw.<file_type> is
+# warehouse.DUCKDB_TYPES, which these must match: a typed table is inserted there as it is).
+_ARROW_TYPES = {
+    "month": pa.string(),
+    "school_year": pa.string(),
+    "text": pa.string(),
+    "code": pa.string(),
+    "ags": pa.string(),
+    "pseudonym": pa.string(),
+    "date": pa.date32(),
+    "int": pa.int32(),
+    "count": pa.int32(),
+    "flag": pa.bool_(),
 }
 
 # What the data steward is told a value should look like (R2.format).
@@ -81,11 +82,13 @@ def typed_schema(contract: Contract) -> dict[str, str]:
 
     `_line` (INTEGER) is not included: it is parse metadata, not contract data.
     """
-    return {c.name: _TYPES[c.type][0] for c in contract.columns}
+    from orchestration.warehouse import DUCKDB_TYPES
+
+    return {c.name: DUCKDB_TYPES[c.type] for c in contract.columns}
 
 
 def arrow_schema(contract: Contract) -> pa.Schema:
-    return pa.schema([(c.name, _TYPES[c.type][1]) for c in contract.columns] + [("_line", pa.int32())])
+    return pa.schema([(c.name, _ARROW_TYPES[c.type]) for c in contract.columns] + [("_line", pa.int32())])
 
 
 def format_hint(col: Column) -> str:
@@ -448,7 +451,7 @@ def _type_columns(raw: pa.Table, lines: np.ndarray, mapping: dict[str, str | Non
             v = pc.utf8_trim(raw.column(src).combine_chunks(), " ")  # DuckDB's trim: spaces only
             v = _null_unless(pc.fill_null(pc.not_equal(v, ""), False), v)
         raw_cols.append(v)
-        typed_cols.append(_typed(col, v).cast(_TYPES[col.type][1]))
+        typed_cols.append(_typed(col, v).cast(_ARROW_TYPES[col.type]))
     line_arr = pa.array(lines, pa.int32())
     raw_text = pa.table(raw_cols + [line_arr], names=contract.column_names + ["_line"])
     typed = pa.Table.from_arrays(typed_cols + [line_arr], schema=arrow_schema(contract))
