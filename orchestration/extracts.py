@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from orchestration.gate import Finding, MAX_SAMPLES
+from orchestration.findings import MAX_SAMPLES, Finding
 from sources.contracts import Column, Contract
 
 # Contract type -> Arrow type of the typed value (the DuckDB type of raw.<file_type> is

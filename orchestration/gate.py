@@ -24,32 +24,21 @@ import html
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orchestration.findings import MAX_SAMPLES, Finding  # noqa: F401 (re-exported: the gate's vocabulary)
 from orchestration.settings import EXPECTATIONS_DIR, REFERENCE_DIR
 from sources.contracts import Contract, load_contracts
 
 if TYPE_CHECKING:
     from orchestration.extracts import ParsedFile
 
-MAX_SAMPLES = 20  # offending lines / values kept per finding
 VOLUME_LIMIT = 0.30  # sources.md rule 8
 SCHOOL_TRUNCATION = 0.50  # own rule: a school file below half of last year's rows is cut off
 CHUNK_ROWS = 1_000_000  # rows per GX pass at most (an ingest batch of 48 MB is ~700k rows: one pass)
-
-
-@dataclass
-class Finding:
-    rule: str  # e.g. 'R2.format'
-    severity: str  # 'error' | 'warning'
-    message: str  # German plain language
-    column: str | None
-    row_count: int  # how many rows offend
-    lines: list[int] = field(default_factory=list)  # first offending line numbers (header = 1)
-    values: list[str] = field(default_factory=list)  # offending values, aligned with lines where per row
 
 
 @dataclass

@@ -60,7 +60,7 @@ def _published_files(settings: Settings) -> dict[str, int]:
 
 
 def print_status(settings: Settings, limit: int = 10) -> int:
-    from orchestration.refresh import pending
+    from orchestration.pending import pending
 
     p = pending(settings)
     print(f"Posteingang {settings.landing_dir}: {len(p.inbox)} Datei(en) warten")

@@ -196,7 +196,7 @@ def test_sigkill_leaves_published_intact_and_next_refresh_completes(killed, from
 def test_orphaned_dbt_is_reaped_when_the_lock_is_taken(tmp_path, monkeypatch):
     """state/dbt.pid names a process still running with "dbt" in its command line: the next
     refresh kills it as soon as it holds the lock. A pid reused by another program is left alone."""
-    from orchestration.refresh import refresh_lock
+    from orchestration.runlock import refresh_lock
     from orchestration.settings import get_settings
 
     monkeypatch.setenv("IMON_DATA_DIR", str(tmp_path / "data"))

@@ -20,7 +20,7 @@ from orchestration.dbt import keep_partial_parse, restore_partial_parse
 from orchestration.ingest import ingest_file_type, read_acceptances
 from orchestration.defs.resources import RefreshRun, dbt_project
 from orchestration.publish import publish, read_published_state
-from orchestration.refresh import dbt_pid_file
+from orchestration.runlock import dbt_pid_file
 from orchestration.settings import get_settings, pause_point
 from sources.contracts import Contract, load_contracts
 

@@ -33,7 +33,7 @@ def refresh_run_config(full: bool = False) -> dict:
              default_status=dg.DefaultScheduleStatus.RUNNING,
              description="Nightly refresh at 02:00 Berlin time; skipped when nothing is new.")
 def nightly_refresh(context: dg.ScheduleEvaluationContext):
-    from orchestration.refresh import pending
+    from orchestration.pending import pending
 
     if pending(get_settings()).nothing_to_do:
         return dg.SkipReason("nothing new in the inbox and the published set is current")

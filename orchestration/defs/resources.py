@@ -8,7 +8,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, DbtProject
 
 from orchestration.dbt import DBT_EXECUTABLE, dbt_env, ensure_manifest
-from orchestration.refresh import refresh_lock
+from orchestration.runlock import refresh_lock
 from orchestration.settings import DBT_PROJECT_DIR, get_settings
 
 # Instead of DbtProject.prepare_if_dev() (only under `dagster dev`, and it looks for `dbt` on PATH):

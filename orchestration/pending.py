@@ -1,0 +1,43 @@
+"""What a refresh would do, found without importing Dagster, dbt or GX: the no-op short-cut of
+`imon refresh`, the nightly schedule and `imon status`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from orchestration.settings import Settings
+
+
+@dataclass
+class Pending:
+    inbox: list = field(default_factory=list)  # ingest.InboxFile
+    unknown: list = field(default_factory=list)  # Path
+    unpublished: bool = False  # internal warehouse holds file versions the published set lacks
+    published_exists: bool = False
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not self.inbox and not self.unpublished and self.published_exists
+
+
+def pending(settings: Settings) -> Pending:
+    """What a refresh would do, found without importing Dagster, dbt or GX."""
+    from orchestration.ingest import scan_inbox
+
+    inbox, unknown = scan_inbox(settings.landing_dir)
+    p = Pending(inbox=inbox, unknown=unknown, published_exists=settings.published_db.exists())
+    if settings.internal_db.exists():
+        from orchestration import publish, warehouse
+
+        try:
+            con = warehouse.connect(settings.internal_db, read_only=True)
+        except Exception:  # held by a running refresh: let the job wait for the lock
+            p.unpublished = True
+            return p
+        try:
+            current = warehouse.current_versions(con)
+        finally:
+            con.close()
+        published = publish.read_published_state(settings.published_db)
+        p.unpublished = warehouse.fingerprint(current) != published.fingerprint
+    return p
