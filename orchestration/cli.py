@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 import sys
 from pathlib import Path
@@ -31,18 +32,23 @@ def _demo_key() -> None:
 
 
 def cmd_refresh(args) -> int:
-    from orchestration.refresh import EXIT_FAILED, LockTimeout, run_refresh
+    from orchestration.causes import from_exception
+    from orchestration.refresh import EXIT_FAILED, run_refresh
 
-    if args.demo:
-        _demo_key()
     try:
-        outcome = run_refresh(full=args.full)
-    except LockTimeout as e:
-        print(f"FEHLER: {e}", flush=True)
+        if args.demo:
+            _demo_key()
+        outcome = run_refresh(full=args.full, rekey=args.neuer_schluessel, verbose=args.verbose)
+    except Exception as e:  # anything before or around the Dagster run: its cause, in one line
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
+        print(f"FEHLER: {from_exception(e)}", flush=True)
         return EXIT_FAILED
-    for r in outcome.reports:
-        print(f"Bericht: {r}")
-    print(outcome.summary, flush=True)
+    for line in outcome.lines:
+        print(line)
+    sys.stdout.flush()
     return outcome.exit_code
 
 
@@ -99,12 +105,57 @@ def cmd_serve_setup(args) -> int:
     return 0
 
 
+EX_USAGE = 64  # sysexits.h: the command line was wrong (2 is reserved for a blocked gate)
+
+_ARGPARSE_DE = (
+    (re.compile(r"argument (?:command|BEFEHL): invalid choice: '([^']*)' \(choose from (.*)\)"),
+     lambda m: f"Unbekannter Befehl »{m.group(1)}«. Befehle: {m.group(2).replace(chr(39), '')}."),
+    (re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)"),
+     lambda m: f"Unzulässiger Wert »{m.group(1)}«; erlaubt: {m.group(2).replace(chr(39), '')}."),
+    (re.compile(r"the following arguments are required: (.*)"),
+     lambda m: f"Pflichtangabe fehlt: {m.group(1)}."),
+    (re.compile(r"unrecognized arguments: (.*)"),
+     lambda m: f"Unbekannte Angabe(n): {m.group(1)}."),
+    (re.compile(r"argument (\S+): invalid (\w+) value: '([^']*)'"),
+     lambda m: f"Ungültiger Wert für {m.group(1)}: »{m.group(3)}« (erwartet: {dict(int='ganze Zahl', float='Zahl').get(m.group(2), m.group(2))})."),
+    (re.compile(r"argument (\S+): expected one argument"),
+     lambda m: f"{m.group(1)} braucht einen Wert."),
+)
+
+
+class _Formatter(argparse.HelpFormatter):
+    def add_usage(self, usage, actions, groups, prefix=None):
+        return super().add_usage(usage, actions, groups, "Aufruf: " if prefix is None else prefix)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with German messages for command-line mistakes and exit code 64 (EX_USAGE)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Formatter)
+        kwargs["add_help"] = False
+        super().__init__(*args, **kwargs)
+        self.add_argument("-h", "--help", action="help", help="diese Hilfe zeigen")
+        self._positionals.title = "Argumente"
+        self._optionals.title = "Optionen"
+
+    def error(self, message: str):
+        text = next((fn(m) for rx, fn in _ARGPARSE_DE if (m := rx.search(message))), message)
+        self.print_usage(sys.stderr)
+        self.exit(EX_USAGE, f"FEHLER: {text} Hilfe: {self.prog} --help\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="imon", description="Integrationsmonitor Landkreis Esslingen")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = Parser(prog="imon", description="Integrationsmonitor Landkreis Esslingen")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="BEFEHL")
 
     p = sub.add_parser("refresh", help="eine Aktualisierung: prüfen, laden, bauen, veröffentlichen")
     p.add_argument("--full", action="store_true", help="alles aus dem Archiv neu aufbauen")
+    p.add_argument("--neuer-schluessel", "--rekey", dest="neuer_schluessel", action="store_true",
+                   help="den Pseudonymisierungsschlüssel bewusst wechseln: alles aus dem Archiv mit dem "
+                        "neuen IMON_PSEUDONYM_KEY neu aufbauen (schließt --full ein)")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="alles auf der Konsole: Dagster-Protokoll, dbt-Zeilen, Tracebacks")
     p.add_argument("--demo", action="store_true",
                    help="ohne IMON_PSEUDONYM_KEY einen Wegwerf-Schlüssel verwenden (nur Demo-Daten)")
     p.set_defaults(func=cmd_refresh)

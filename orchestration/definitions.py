@@ -5,6 +5,7 @@ import dagster as dg
 from orchestration.defs.assets import ingest_assets, monitoring_models, postgres_serving, published_warehouse, report
 from orchestration.defs.checks import mart_checks
 from orchestration.defs.jobs import inbox_sensor, nightly_refresh, refresh_job
+from orchestration.defs.loggers import imon_logger
 from orchestration.defs.resources import RefreshRun, make_dbt_resource
 
 defs = dg.Definitions(
@@ -14,4 +15,7 @@ defs = dg.Definitions(
     schedules=[nightly_refresh],
     sensors=[inbox_sensor],
     resources={"dbt": make_dbt_resource(), "refresh": RefreshRun()},
+    # Dagster's console logger stays available (--verbose, schedule and sensor runs); the run
+    # config (defs/jobs.py refresh_run_config) picks which loggers a run uses.
+    loggers={"console": dg.colored_console_logger, "imon": imon_logger},
 )

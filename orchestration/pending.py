@@ -14,10 +14,12 @@ class Pending:
     unknown: list = field(default_factory=list)  # Path
     unpublished: bool = False  # internal warehouse holds file versions the published set lacks
     published_exists: bool = False
+    code_changed: bool = False  # the dbt project, catalogue or contracts differ from the last build
+    key_problem: str | None = None  # why IMON_PSEUDONYM_KEY must not be used here (keycheck)
 
     @property
     def nothing_to_do(self) -> bool:
-        return not self.inbox and not self.unpublished and self.published_exists
+        return not self.inbox and not self.unpublished and not self.code_changed and self.published_exists
 
 
 def pending(settings: Settings) -> Pending:
@@ -27,7 +29,7 @@ def pending(settings: Settings) -> Pending:
     inbox, unknown = scan_inbox(settings.landing_dir)
     p = Pending(inbox=inbox, unknown=unknown, published_exists=settings.published_db.exists())
     if settings.internal_db.exists():
-        from orchestration import publish, warehouse
+        from orchestration import keycheck, projectcode, publish, warehouse
 
         try:
             con = warehouse.connect(settings.internal_db, read_only=True)
@@ -36,6 +38,9 @@ def pending(settings: Settings) -> Pending:
             return p
         try:
             current = warehouse.current_versions(con)
+            p.code_changed = projectcode.changed(con)
+            if settings.pseudonym_key:
+                p.key_problem = keycheck.problem(con, settings.pseudonym_key)
         finally:
             con.close()
         published = publish.read_published_state(settings.published_db)

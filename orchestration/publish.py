@@ -32,7 +32,7 @@ REFRESH_LOG_DDL = """
 CREATE TABLE IF NOT EXISTS refresh_log (
     refresh_id     VARCHAR,      -- the Dagster run id of the refresh
     published_at   TIMESTAMP,
-    mode           VARCHAR,      -- full | incremental
+    mode           VARCHAR,      -- initial | incremental | full | rebuild (README, "The published warehouse")
     fingerprint    VARCHAR,      -- sha256 over the (file name, checksum) pairs below
     file_count     INTEGER,
     files          VARCHAR,      -- JSON list of {file_type, file_name, period, sha256, accepted_by, accepted_reason}
@@ -107,7 +107,7 @@ def publish(
     published_db.parent.mkdir(parents=True, exist_ok=True)
     for stale in published_db.parent.glob(f".{published_db.name}.tmp-*"):
         stale.unlink()  # left by a publish that was killed
-    if mode != "full" and read_published_state(published_db).fingerprint == fingerprint:
+    if mode == "incremental" and read_published_state(published_db).fingerprint == fingerprint:
         # Built from exactly the published file versions (e.g. a byte-identical re-delivery):
         # nothing changed, so the published file stays byte-identical and gets no history row.
         con = duckdb.connect(str(published_db), read_only=True)

@@ -14,11 +14,12 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from orchestration.causes import PipelineStop
 from orchestration.settings import Settings
 
 
-class LockTimeout(RuntimeError):
-    pass
+class LockTimeout(PipelineStop):
+    """Another refresh holds the lock longer than we wait; the message names its PID."""
 
 
 _HELD: set[str] = set()  # lock files this process holds (the CLI takes it, then the job's resource)

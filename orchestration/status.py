@@ -15,7 +15,7 @@ def refresh_history(settings: Settings, limit: int = 10) -> list[dict]:
 
     instance = get_instance(settings)
     runs = instance.get_run_records(dg.RunsFilter(job_name="refresh"), limit=limit)
-    published_files = _published_files(settings)
+    published_files, published_seconds = _published_runs(settings)
     out = []
     for rec in runs:
         run = rec.dagster_run
@@ -37,26 +37,31 @@ def refresh_history(settings: Settings, limit: int = 10) -> list[dict]:
             outcome = "veröffentlicht" if run.run_id in published_files else "unverändert"
         else:
             outcome = run.status.value.lower()
+        # A published run's duration is the one in refresh_log (start of the run to the publish),
+        # the same number the console printed; other runs: as Dagster recorded them.
+        seconds = published_seconds.get(run.run_id, (end - start) if start and end else None)
         out.append({
             "run_id": run.run_id,
             "started": datetime.fromtimestamp(start) if start else None,
-            "seconds": (end - start) if start and end else None,
+            "seconds": seconds,
             "outcome": outcome,
             "files": published_files.get(run.run_id),
         })
     return out
 
 
-def _published_files(settings: Settings) -> dict[str, int]:
+def _published_runs(settings: Settings) -> tuple[dict[str, int], dict[str, float]]:
+    """refresh_id -> file count, and refresh_id -> duration_s, from refresh_log."""
     if not settings.published_db.exists():
-        return {}
+        return {}, {}
     import duckdb
 
     con = duckdb.connect(str(settings.published_db), read_only=True)
     try:
-        return dict(con.execute("SELECT refresh_id, file_count FROM refresh_log").fetchall())
+        rows = con.execute("SELECT refresh_id, file_count, duration_s FROM refresh_log").fetchall()
     finally:
         con.close()
+    return {r[0]: r[1] for r in rows}, {r[0]: r[2] for r in rows if r[2] is not None}
 
 
 def print_status(settings: Settings, limit: int = 10) -> int:
@@ -75,6 +80,11 @@ def print_status(settings: Settings, limit: int = 10) -> int:
     print(f"Veröffentlicht: {settings.published_db}"
           + ("" if p.published_exists else " (noch nichts)")
           + (" — interner Stand neuer als veröffentlichter" if p.unpublished else ""))
+    if p.code_changed and p.published_exists:
+        print("Projektcode geändert (dbt-Projekt, Indikatorenkatalog oder Verträge): die nächste "
+              "Aktualisierung baut alle Modelle neu.")
+    if p.key_problem:
+        print(f"ACHTUNG: {p.key_problem}")
     print("Letzte Aktualisierungen:")
     history = refresh_history(settings, limit)
     if not history:

@@ -97,7 +97,8 @@ def refreshed(base_extracts, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("refreshed")
     data, landing = root / "data", root / "landing"
     copy_landing(base_extracts, landing)
-    imon("refresh", env=env_for(data, landing), check_rc=0)
+    proc = imon("refresh", env=env_for(data, landing), check_rc=0)
+    (root / "first-refresh.out").write_text(proc.stdout)  # what the operator saw (test_operator_output)
     return root
 
 

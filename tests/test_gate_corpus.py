@@ -242,6 +242,13 @@ def last_lines(proc, n: int = 3) -> list[str]:
     return proc.stdout.strip().splitlines()[-n:]
 
 
+def outcome_lines(proc) -> list[str]:
+    """The outcome block a refresh ends with: from its BLOCKIERT/FEHLER/VERÖFFENTLICHT line on."""
+    lines = proc.stdout.strip().splitlines()
+    start = max(i for i, ln in enumerate(lines) if ln.startswith(("BLOCKIERT", "FEHLER", "VERÖFFENTLICHT", "Nichts")))
+    return lines[start:]
+
+
 def published_values(pub: Path):
     con = duckdb.connect(str(pub), read_only=True)
     try:
@@ -283,8 +290,8 @@ def test_cli_blocks_goes_on_takes_corrected_file_and_accepted_volume_change(clon
 
     # 1. blocked: exit 2, both files quarantined, the last lines name both reports
     proc = imon("refresh", env=env, check_rc=2)
-    lines = last_lines(proc)
-    assert lines[-1].startswith("BLOCKIERT") and "nichts veröffentlicht" in lines[-1]
+    lines = outcome_lines(proc)
+    assert lines[0].startswith("BLOCKIERT") and "nichts veröffentlicht" in lines[0]
     for name, exp in ((jc.name, exp_jc), (unt.name, exp_unt)):
         (q,) = quarantined(data, name)
         txt, js = report_of(q)
@@ -338,7 +345,7 @@ def test_cli_blocks_goes_on_takes_corrected_file_and_accepted_volume_change(clon
     proc = imon("refresh", env=env, check_rc=2)
     (q,) = quarantined(data, unt.name)
     assert sha256(q) == sha256(changed) != accepted_sha
-    assert f"Bericht: {report_of(q)[0]}" in last_lines(proc)
+    assert f"Bericht: {report_of(q)[0]}" in outcome_lines(proc)
     assert [e["rule"] for e in errors_of(json.loads(report_of(q)[1].read_text(encoding="utf-8")))] == ["R8.volume"]
     assert sha256(pub) == published_sha
 
@@ -364,9 +371,9 @@ def test_failing_mart_check_blocks_publish(clone_state, next_month_files):
     shutil.copy2(unt, landing / "wohnen" / unt.name)
     before = sha256(pub)
     proc = imon("refresh", env=env, check_rc=2)
-    lines = last_lines(proc)
-    assert lines[-1].startswith("BLOCKIERT") and "nichts veröffentlicht" in lines[-1], proc.stdout[-3000:]
-    assert "district_equals_sum" in lines[-1] or "relationships" in lines[-1], lines[-1]
+    lines = outcome_lines(proc)
+    assert lines[0].startswith("BLOCKIERT") and "nichts veröffentlicht" in lines[0], proc.stdout[-3000:]
+    assert "district_equals_sum" in lines[0] or "relationships" in lines[0], lines[0]
     reports = [ln.removeprefix("Bericht: ") for ln in lines if ln.startswith("Bericht: ")]
     assert reports and all(Path(r).exists() for r in reports)
     assert sha256(pub) == before

@@ -7,7 +7,9 @@ inbox --(gate)--> raw.<file_type> (one asset per file type, grouped by provider)
 """
 
 
+import contextlib
 import os
+import sys
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -15,12 +17,14 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
+from orchestration import keycheck, projectcode
 from orchestration import warehouse as wh
 from orchestration.dbt import keep_partial_parse, restore_partial_parse
 from orchestration.ingest import ingest_file_type, read_acceptances
 from orchestration.defs.resources import RefreshRun, dbt_project
 from orchestration.publish import publish, read_published_state
 from orchestration.runlock import dbt_pid_file
+from orchestration.runlog import run_log_path
 from orchestration.settings import get_settings, pause_point
 from sources.contracts import Contract, load_contracts
 
@@ -91,14 +95,16 @@ ingest_assets = [ingest_asset(c) for c in load_contracts().values()]
 # --- raw -> marts (dbt) ---------------------------------------------------------------------------
 
 
-def announce_changed_periods() -> None:
+def announce_changed_periods() -> bool:
     """Tell dbt which periods changed since the published set (table meta.changed_periods):
-    the incremental models re-aggregate exactly these."""
+    the incremental models re-aggregate exactly these. Returns whether the project code changed
+    since the models were built (then every model is rebuilt)."""
     settings = get_settings()
     published = read_published_state(settings.published_db).files
     con = wh.connect(settings.internal_db)
     try:
         wh.write_changed_periods(con, published)
+        return projectcode.changed(con)
     finally:
         con.close()  # before dbt starts: dbt needs the DuckDB file lock
 
@@ -113,15 +119,29 @@ def prune_target_dirs(current: Path, keep: int = 5) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _dbt_echo(refresh: RefreshRun, settings, run_id: str):
+    """Where dbt's lines go: dagster-dbt echoes each one to stdout; for `imon refresh` without
+    --verbose they go to the run log instead of the console."""
+    if refresh.quiet:
+        return open(run_log_path(settings, run_id), "a", encoding="utf-8", buffering=1)
+    return contextlib.nullcontext(sys.stdout)
+
+
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project)
 def monitoring_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh: RefreshRun):
     settings = get_settings()
     os.environ["IMON_INTERNAL_DB"] = str(settings.internal_db)
     # Unit tests pin the formulas on hand-made inputs; they run in `make test`, not every night.
     args = ["build", "--exclude-resource-type", "unit_test"]
-    if refresh.full:
-        args.append("--full-refresh")  # rebuilds everything; meta.changed_periods is not read
-    announce_changed_periods()
+    code_changed = announce_changed_periods()
+    if refresh.full or code_changed:
+        # Rebuilds every model from the raw tables (meta.changed_periods is not read): after a
+        # deployed change of the project an incremental model may have new columns or logic, and
+        # a new indicator needs its whole history (issue 12). Raw tables are not reloaded.
+        args.append("--full-refresh")
+        if code_changed and not refresh.full:
+            context.log.info("Projektcode geändert (dbt-Projekt, Indikatorenkatalog oder Verträge): "
+                             "alle Modelle werden neu gebaut")
     # A target dir of our own (named as dagster-dbt names it), started with this data dir's saved parse.
     target_path = (Path(dbt_project.project_dir) / dbt_project.target_path
                    / f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}")
@@ -130,8 +150,9 @@ def monitoring_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, re
     pid_file = dbt_pid_file(settings)
     pid_file.write_text(str(invocation.process.pid))
     try:
-        pause_point("dbt")
-        yield from invocation.stream()
+        with _dbt_echo(refresh, settings, context.run.run_id) as out, contextlib.redirect_stdout(out):
+            pause_point("dbt")
+            yield from invocation.stream()
     finally:
         pid_file.unlink(missing_ok=True)
     keep_partial_parse(settings, target_path)
@@ -169,6 +190,18 @@ def _check_summary(context: dg.AssetExecutionContext) -> dict[str, str]:
     return out
 
 
+def refresh_mode(first: bool, full: bool, rebuilt: bool) -> str:
+    """refresh_log.mode (README, "The published warehouse"): initial = the first published set;
+    full = `imon refresh --full` (every archived file reloaded, every model rebuilt);
+    rebuild = the project code changed, every model rebuilt from the raw tables;
+    incremental = new or re-delivered files, only their periods re-aggregated."""
+    if first:
+        return "initial"
+    if full:
+        return "full"
+    return "rebuild" if rebuilt else "incremental"
+
+
 @dg.asset(
     deps=MART_KEYS,
     group_name="publish",
@@ -186,17 +219,31 @@ def published_warehouse(context: dg.AssetExecutionContext, refresh: RefreshRun) 
     in_set = {(v.file_name, v.sha256) for v in versions}
     acceptances = [a for a in read_acceptances(settings) if (a["file_name"], a["sha256"]) in in_set]
     started = datetime.fromtimestamp(context.instance.get_run_stats(context.run.run_id).start_time or datetime.now().timestamp())
+    code = projectcode.code_fingerprint()
+    con = wh.connect(settings.internal_db, read_only=True)
+    try:
+        rebuilt = projectcode.recorded(con) != code
+    finally:
+        con.close()
     info = publish(
         settings.internal_db,
         settings.published_db,
         refresh_id=context.run.run_id,
-        mode="full" if refresh.full else "incremental",
+        mode=refresh_mode(first=not settings.published_db.exists(), full=refresh.full, rebuilt=rebuilt),
         versions=versions,
         fingerprint=wh.fingerprint(versions),
         acceptances=acceptances,
         checks=_check_summary(context),
         started_at=started,
     )
+    # The models now in the warehouse are built from this code, and a begun key change is done.
+    con = wh.connect(settings.internal_db)
+    try:
+        projectcode.record(con, code)
+        if settings.pseudonym_key:
+            keycheck.finish(con, settings.pseudonym_key)
+    finally:
+        con.close()
     context.log.info(f"published {info['indicator_rows']} indicator rows to {info['path']}")
     return dg.MaterializeResult(
         metadata={"path": info["path"], "tables": info["tables"], "indicator_rows": info["indicator_rows"],
@@ -231,12 +278,13 @@ def postgres_serving(context: dg.AssetExecutionContext):
     description="The static HTML report (reports/index.html) and the dbt docs (reports/dbt-docs/index.html), "
     "both opening from disk without network.",
 )
-def report(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> dg.MaterializeResult:
+def report(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh: RefreshRun) -> dg.MaterializeResult:
     from orchestration.report import build_report
 
     settings = get_settings()
     index = build_report(settings)
-    docs = build_dbt_docs(dbt, settings.reports_dir / "dbt-docs")
+    with _dbt_echo(refresh, settings, context.run.run_id) as out, contextlib.redirect_stdout(out):
+        docs = build_dbt_docs(dbt, settings.reports_dir / "dbt-docs")
     context.log.info(f"report: {index}; dbt docs: {docs}")
     return dg.MaterializeResult(metadata={"report": str(index), "dbt_docs": str(docs)})
 

@@ -21,11 +21,18 @@ refresh_job = dg.define_asset_job(
 )
 
 
-def refresh_run_config(full: bool = False) -> dict:
-    # Progress at INFO (which file, which step, how long); Dagster's DEBUG engine events stay in the event log.
+def refresh_run_config(full: bool = False, rekey: bool = False, cli: bool = False, verbose: bool = False) -> dict:
+    """Every run writes the run log file (logger `imon`). `imon refresh` shows one progress line
+    per stage and sends dbt's per-node lines to the run log; with --verbose, and for runs of the
+    schedule and sensor, Dagster's console logger shows everything at INFO (DEBUG engine events
+    stay in the event log)."""
+    quiet = cli and not verbose
+    loggers = {"imon": {"config": {"progress": quiet}}}
+    if not quiet:
+        loggers["console"] = {"config": {"log_level": "INFO"}}
     return {
-        "resources": {"refresh": {"config": {"full": full}}},
-        "loggers": {"console": {"config": {"log_level": "INFO"}}},
+        "resources": {"refresh": {"config": {"full": full or rekey, "rekey": rekey, "quiet": quiet}}},
+        "loggers": loggers,
     }
 
 

@@ -19,13 +19,26 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 
 class RefreshRun(dg.ConfigurableResource):
     """Options of one refresh, and its lock: held from the first step to the last, so a refresh
-    started by the schedule, the sensor or the CLI never overlaps another one."""
+    started by the schedule, the sensor or the CLI never overlaps another one. With the lock
+    held, the pseudonym key is checked before any step loads a file."""
 
-    full: bool = False
+    full: bool = False  # reload every archived version, rebuild every model
+    rekey: bool = False  # with full: change the pseudonym key on purpose (--neuer-schluessel)
+    quiet: bool = False  # dbt's per-node lines into the run log only (imon refresh without --verbose)
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext):
-        with refresh_lock(get_settings()):
+        settings = get_settings()
+        with refresh_lock(settings):
+            if settings.pseudonym_key:
+                from orchestration import keycheck
+                from orchestration import warehouse as wh
+
+                con = wh.connect(settings.internal_db)
+                try:
+                    keycheck.begin(con, settings.pseudonym_key, rekey=self.full and self.rekey)
+                finally:
+                    con.close()
             yield self
 
 
