@@ -58,6 +58,7 @@ def from_message(cls_name: str, message: str) -> str:
     specific = specific_cause(cls_name, message)
     if specific:
         return specific
+    cls_name, message = _plain(cls_name, message)
     first = next((ln.strip() for ln in message.splitlines() if ln.strip()), "")
     return f"{cls_name}: {first}" if first else cls_name
 
@@ -72,11 +73,20 @@ def from_chain(errors: list[tuple[str, str]]) -> str:
     return from_message(*errors[-1]) if errors else "unbekannte Ursache"
 
 
+def _plain(cls_name: str, message: str) -> tuple[str, str]:
+    """Dagster records the qualified class name and prefixes the message with it
+    ("orchestration.causes.PipelineStop: ..."): the short name and the bare message."""
+    message = message.strip()
+    if message.startswith(cls_name + ": "):
+        message = message[len(cls_name) + 2:]
+    return cls_name.rsplit(".", 1)[-1], message
+
+
 def specific_cause(cls_name: str, message: str) -> str | None:
     """The German line for a cause we recognise, else None."""
-    cls_name = cls_name.rsplit(".", 1)[-1]  # Dagster records the qualified name
+    cls_name, message = _plain(cls_name, message)
     if cls_name == PipelineStop.__name__:
-        return message.strip().splitlines()[0]
+        return message.splitlines()[0]
     m = _ERRNO_RE.search(message)
     if m and int(m.group(1)) in _ERRNO_TEXT:
         return f"{_ERRNO_TEXT[int(m.group(1))]}: {m.group(2) or ''}".rstrip(": ")
@@ -92,7 +102,7 @@ def specific_cause(cls_name: str, message: str) -> str | None:
                 "PostgreSQL nach.")
     if "password authentication failed" in message or "authentication failed" in message:
         return "PostgreSQL lehnt die Anmeldung ab (Benutzer/Passwort in IMON_POSTGRES_DSN prüfen)."
-    if "No space left on device" in message:
+    if "No space left on device" in message or "database or disk is full" in message:
         return f"{_ERRNO_TEXT[errno.ENOSPC]}."
     if "Read-only file system" in message:
         return f"{_ERRNO_TEXT[errno.EROFS]}."

@@ -149,6 +149,25 @@ def test_file_in_place_of_the_data_dir_says_so(tmp_path):
     assert proc.returncode == 1 and "Traceback" in proc.stderr  # the trace only on request
 
 
+def test_disk_full_and_other_os_errors_are_named_in_german(tmp_path):
+    """The words for causes the refresh meets as real OSErrors (here raised by the kernel)."""
+    from orchestration.causes import from_exception, from_message
+
+    with pytest.raises(OSError) as full:
+        with open("/dev/full", "w") as f:  # a device that is always full: ENOSPC
+            f.write("x" * 65536)
+    assert from_exception(full.value).startswith("Kein Speicherplatz mehr auf dem Datenträger")
+    with pytest.raises(OSError) as notdir:
+        open(tmp_path / "f", "w").close()
+        (tmp_path / "f" / "x").mkdir()
+    assert from_exception(notdir.value) == f"Ist kein Verzeichnis (eine Datei steht an seiner Stelle): {tmp_path / 'f' / 'x'}"
+    # the same causes from Dagster's serialised errors (class name and message only)
+    assert from_message("OSError", str(full.value)).startswith("Kein Speicherplatz mehr")
+    assert from_message("duckdb.duckdb.IOException", 'IO Error: Could not set lock on file "/d/x.duckdb": '
+                        "Conflicting lock is held in /usr/bin/python3 (PID 4711) by user root.") \
+        .startswith("Die Datei /d/x.duckdb wird von einem anderen Prozess (PID 4711) offen gehalten")
+
+
 def test_postgres_connection_refused_is_named(clone_state, next_month_files):
     data, landing, env = clone_state()
     deliver(next_month_files["jobcenter"], landing)
@@ -284,13 +303,15 @@ def test_changed_dbt_project_is_rebuilt_by_the_next_refresh(clone_state, tmp_pat
 
     # Deploy a change: an incremental model gets a column (on_schema_change='fail' would stop an
     # incremental build), and a new mart reads it.
-    model = repo / "dbt_project" / "models" / "intermediate" / "int_jobcenter_recipients_aggregated.sql"
+    model = next(p for p in sorted((repo / "dbt_project" / "models" / "intermediate").glob("*.sql"))
+                 if re.search(r"materialized\s*=\s*['\"]incremental", p.read_text()))
     sql = model.read_text()
-    assert sql.rstrip().endswith("group by period, file_sha256, ags, nationality_group, fluchtkontext")
-    model.write_text(sql.replace("\nfrom classified\n", ",\n    1 as probe_col\nfrom classified\n"))
+    config_end = sql.index("}}") + 2  # the config block stays on top; the query is wrapped
+    model.write_text(sql[:config_end] + "\nselect *, 1 as probe_col from (\n" + sql[config_end:].rstrip().rstrip(";")
+                     + "\n) as probed\n")
     (repo / "dbt_project" / "models" / "marts" / "probe_rebuilt.sql").write_text(
-        "select probe_col, count(*) as n_rows from {{ ref('int_jobcenter_recipients_aggregated') }} group by probe_col\n")
-    n_agg = internal(data, "SELECT count(*) FROM intermediate.int_jobcenter_recipients_aggregated")[0][0]
+        f"select probe_col, count(*) as n_rows from {{{{ ref('{model.stem}') }}}} group by probe_col\n")
+    n_agg = internal(data, f"SELECT count(*) FROM intermediate.{model.stem}")[0][0]
     files_before = published(data, "SELECT file_count FROM refresh_log ORDER BY published_at DESC LIMIT 1")
 
     proc = refresh_from_copy()
