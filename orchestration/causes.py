@@ -76,10 +76,9 @@ def from_chain(errors: list[tuple[str, str]]) -> str:
 def _plain(cls_name: str, message: str) -> tuple[str, str]:
     """Dagster records the qualified class name and prefixes the message with it
     ("orchestration.causes.PipelineStop: ..."): the short name and the bare message."""
-    message = message.strip()
-    if message.startswith(cls_name + ": "):
-        message = message[len(cls_name) + 2:]
-    return cls_name.rsplit(".", 1)[-1], message
+    short = cls_name.rsplit(".", 1)[-1]
+    message = re.sub(rf"^[\w.]*\b{re.escape(short)}: ", "", message.strip())
+    return short, message
 
 
 def specific_cause(cls_name: str, message: str) -> str | None:

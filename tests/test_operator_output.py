@@ -306,7 +306,7 @@ def test_changed_dbt_project_is_rebuilt_by_the_next_refresh(clone_state, tmp_pat
     model = next(p for p in sorted((repo / "dbt_project" / "models" / "intermediate").glob("*.sql"))
                  if re.search(r"materialized\s*=\s*['\"]incremental", p.read_text()))
     sql = model.read_text()
-    config_end = sql.index("}}") + 2  # the config block stays on top; the query is wrapped
+    config_end = re.search(r"^\}\}", sql, re.M).end()  # the config block stays on top; the query is wrapped
     model.write_text(sql[:config_end] + "\nselect *, 1 as probe_col from (\n" + sql[config_end:].rstrip().rstrip(";")
                      + "\n) as probed\n")
     (repo / "dbt_project" / "models" / "marts" / "probe_rebuilt.sql").write_text(
