@@ -31,13 +31,14 @@ def _demo_key() -> None:
 
 
 def cmd_refresh(args) -> int:
+    from orchestration.ingest import LandingDirMissing
     from orchestration.refresh import EXIT_FAILED, LockTimeout, run_refresh
 
     if args.demo:
         _demo_key()
     try:
         outcome = run_refresh(full=args.full)
-    except LockTimeout as e:
+    except (LockTimeout, LandingDirMissing) as e:
         print(f"FEHLER: {e}", flush=True)
         return EXIT_FAILED
     for r in outcome.reports:
@@ -70,9 +71,14 @@ def cmd_generate(args) -> int:
 
 
 def cmd_status(args) -> int:
+    from orchestration.ingest import LandingDirMissing
     from orchestration.status import print_status
 
-    return print_status(get_settings(), limit=args.limit)
+    try:
+        return print_status(get_settings(), limit=args.limit)
+    except LandingDirMissing as e:
+        print(f"FEHLER: {e}", flush=True)
+        return 1
 
 
 def cmd_report(args) -> int:

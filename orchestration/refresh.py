@@ -107,7 +107,7 @@ def reap_orphans(settings: Settings) -> None:
 @dataclass
 class Pending:
     inbox: list = field(default_factory=list)  # ingest.InboxFile
-    unknown: list = field(default_factory=list)  # Path
+    unknown: list = field(default_factory=list)  # ingest.Skipped: not a delivery, left alone
     unpublished: bool = False  # internal warehouse holds file versions the published set lacks
     published_exists: bool = False
 
@@ -154,10 +154,14 @@ def run_refresh(full: bool = False, settings: Settings | None = None, log=print)
     """`imon refresh`: the same job as the schedule, in-process, no server needed."""
     settings = settings or get_settings()
     t0 = time.perf_counter()
-    if not full:
+    if full:
+        from orchestration.ingest import scan_inbox
+
+        scan_inbox(settings.landing_dir)  # a missing inbox fails here, before anything is rebuilt
+    else:
         p = pending(settings)
         for u in p.unknown:
-            log(f"Hinweis: {u} passt zu keinem Dateimuster (sources.md) und bleibt liegen.")
+            log(f"Hinweis: {u}")
         if p.nothing_to_do:
             return Outcome(EXIT_OK, f"Nichts Neues: veröffentlichter Stand ist aktuell ({settings.published_db}).")
         if p.inbox and not settings.pseudonym_key:
