@@ -41,6 +41,8 @@ def cmd_refresh(args) -> int:
     except (LockTimeout, LandingDirMissing) as e:
         print(f"FEHLER: {e}", flush=True)
         return EXIT_FAILED
+    for n in outcome.notes:
+        print(f"Hinweis: {n}")
     for r in outcome.reports:
         print(f"Bericht: {r}")
     print(outcome.summary, flush=True)

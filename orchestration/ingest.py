@@ -445,6 +445,9 @@ def _load_or_quarantine(parsed: list, findings: dict, contract: Contract, settin
         warnings = [x for x in file_findings if x.severity == "warning"]
         for w in warnings:
             out.warnings.append(f"{p.path.name}: {w.rule} {w.message} ({w.row_count} Zeilen)")
+            if not errors and p.table is not None:  # blocked files have their report instead
+                out.notes.append(f"{p.path.name}: {w.message}"
+                                 + (f" ({', '.join(w.values[:5])})" if w.rule == "W.municipality_missing" else ""))
         if errors or p.table is None:
             q = _quarantine(settings, p, file_findings, stamp, log)
             out.quarantined.append(q)

@@ -148,6 +148,7 @@ class Outcome:
     summary: str
     reports: list[str] = field(default_factory=list)
     run_id: str | None = None
+    notes: list[str] = field(default_factory=list)  # from the ingest: re-deliveries, files still being written
 
 
 def run_refresh(full: bool = False, settings: Settings | None = None, log=print) -> Outcome:
@@ -192,6 +193,15 @@ def run_refresh(full: bool = False, settings: Settings | None = None, log=print)
 
 
 def outcome_of(result, settings: Settings, seconds: float) -> Outcome:
+    outcome = _outcome_of(result, settings, seconds)
+    for ev in result.get_asset_materialization_events():
+        md = ev.event_specific_data.materialization.metadata or {}
+        if "notes" in md:
+            outcome.notes.extend(md["notes"].value or [])
+    return outcome
+
+
+def _outcome_of(result, settings: Settings, seconds: float) -> Outcome:
     blocked, reports = [], []
     for ev in result.get_asset_check_evaluations():
         if not ev.passed and ev.severity.value == "ERROR":
