@@ -104,7 +104,10 @@ def read_stable(path: Path, max_bytes: int | None = None) -> tuple[bytes | None,
     Never follows a symbolic link (O_NOFOLLOW) and never blocks on a FIFO (O_NONBLOCK, then
     only regular files are read), even if the inbox entry was swapped after the scan.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except (FileNotFoundError, OSError) as e:  # gone, or swapped for a link (ELOOP) since the scan
+        raise FileChanged(f"{path}: {e.strerror}") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):

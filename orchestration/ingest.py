@@ -256,6 +256,16 @@ def _write_once(data: bytes, dest: Path) -> None:
     os.replace(tmp, dest)
 
 
+def signature(path: Path):
+    from orchestration.extracts import signature as sig
+
+    return sig(path)
+
+
+class _GONE:  # a file removed since the scan: sized 0 for batching, reported as changed when read
+    size = 0
+
+
 def _unchanged_since_read(path: Path, read_as) -> bool:
     from orchestration.extracts import signature
 
@@ -356,7 +366,7 @@ def ingest_file_type(contract: Contract, settings: Settings, full: bool, log=pri
         stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
         # In batches of files (in period order): a first load of 84 months must not hold all
         # of them in memory at once. Each batch is gated against what is loaded so far.
-        for batch in _batches(todo, lambda f: f.path.stat().st_size):
+        for batch in _batches(todo, lambda f: (signature(f.path) or _GONE).size):
             t0 = time.perf_counter()
             parsed = []
             for p in parse_many([(f.path, f.period) for f in batch], contract):
