@@ -61,6 +61,9 @@ def cmd_accept(args) -> int:
           f"{entry['reason']}")
     if "moved_to" in entry:
         print(f"Datei zurück in den Posteingang gelegt: {entry['moved_to']}; die nächste Aktualisierung lädt sie.")
+    for d in entry.get("requeued", []):
+        print(f"Ebenfalls zurückgelegt (spätere Lieferung, nur wegen des Vergleichs abgelehnt; wird gegen die "
+              f"angenommene Datei neu geprüft): {d}")
     return 0
 
 

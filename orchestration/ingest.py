@@ -154,7 +154,7 @@ def record_acceptance(settings: Settings, file: Path, reason: str, by: str | Non
     hit = identify_name(file.name)
     if hit is None:
         raise ValueError(f"{file.name}: der Dateiname passt zu keinem Liefervertrag (sources.md)")
-    contract, _ = hit
+    contract, period = hit
     entry = {
         "file_name": original_name(file.name),
         "sha256": sha256_file(file),
@@ -173,7 +173,37 @@ def record_acceptance(settings: Settings, file: Path, reason: str, by: str | Non
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(file), dest)
         entry["moved_to"] = str(dest)
+        entry["requeued"] = [str(d) for d in _requeue_later(settings, contract, period)]
     return entry
+
+
+def _requeue_later(settings: Settings, contract: Contract, period: str) -> list[Path]:
+    """Later periods of the accepted file's type that were quarantined only by judgement rules
+    (compared with an older period, because the accepted one was not loaded): back into the
+    inbox, to be gated again against the accepted file. Not accepted themselves."""
+    from orchestration.gate import JUDGEMENT_RULES
+
+    latest: dict[str, Path] = {}
+    for js in sorted(settings.quarantine_dir.glob("*.report.json"), key=lambda j: _stamp_key(j.name)):
+        try:
+            rep = json.loads(js.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if rep.get("file_type") != contract.file_type or str(rep.get("period", "")) <= period:
+            continue
+        errors = {f["rule"] for f in rep.get("findings", []) if f.get("severity") == "error"}
+        qfile = js.with_name(js.name[: -len(".report.json")])
+        if errors and errors <= JUDGEMENT_RULES and qfile.exists():
+            latest[original_name(qfile.name)] = qfile  # sorted by time stamp: the last one wins
+    moved = []
+    for name, qfile in sorted(latest.items()):
+        dest = settings.landing_dir / contract.provider / name
+        if dest.exists():
+            continue  # a newer delivery of that name already waits
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(qfile), dest)
+        moved.append(dest)
+    return moved
 
 
 def identify_name(name: str) -> tuple[Contract, str] | None:
@@ -195,6 +225,16 @@ def original_name(name: str) -> str:
     return name[m.end():] if m else name
 
 
+def _stamp_key(name: str) -> tuple[str, int]:
+    """Order of quarantined copies: time stamp, then the -k of a second one in that second."""
+    m = _QUARANTINE_PREFIX.match(name)
+    if not m:
+        return ("", 0)
+    head = m.group()[:-1]
+    stamp, _, k = head.partition("-")
+    return (stamp, int(k or 1))
+
+
 def resolve_quarantined(settings: Settings, file: Path) -> Path:
     """`imon accept` takes a path, or just the file name of the latest quarantined copy."""
     if file.exists():
@@ -202,7 +242,7 @@ def resolve_quarantined(settings: Settings, file: Path) -> Path:
     candidates = sorted(settings.quarantine_dir.glob(f"*_{file.name}")) if settings.quarantine_dir.exists() else []
     candidates = [c for c in candidates if not c.name.endswith((".txt", ".json"))
                   and original_name(c.name) == file.name]
-    candidates.sort(key=lambda c: (c.name[:15], int(c.name[16:c.name.index("_")] or 1) if c.name[15] == "-" else 1))
+    candidates.sort(key=lambda c: _stamp_key(c.name))
     if not candidates:
         raise FileNotFoundError(f"{file}: weder als Pfad noch in {settings.quarantine_dir} gefunden")
     return candidates[-1]

@@ -395,3 +395,48 @@ def test_next_refresh_after_hostile_files_runs_normally(hostile):
     again = hostile["again"]
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "Nichts Neues" in again.stdout.strip().splitlines()[-1]
+
+
+def test_accepting_a_file_makes_it_the_basis_for_the_later_months(tmp_path, monkeypatch):
+    """2024-02 jumps +100 % (real), 2024-03 stays at the new level: both blocked, 2024-03
+    because it is compared with 2024-01. Accepting 2024-02 puts 2024-03 back into the inbox
+    too; gated against the accepted month, it passes (no accept needed)."""
+    import datetime as dt
+
+    from orchestration.extracts import parse_file
+    from orchestration.gate import FileStats, check_files
+    from orchestration.ingest import _quarantine, record_acceptance, scan_inbox
+    from orchestration.settings import get_settings
+    from test_gate import jc_file
+
+    monkeypatch.setenv("IMON_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("IMON_LANDING_DIR", str(tmp_path / "landing"))
+    settings = get_settings()
+    inbox = tmp_path / "landing" / "jobcenter"
+    inbox.mkdir(parents=True)
+    history = {"jobcenter": [FileStats("2024-01", 10, frozenset())]}
+    files = [jc_file(inbox, "2024-02", 20), jc_file(inbox, "2024-03", 21)]
+    # something else quarantined for a judgement rule: another type, and a contract error
+    other = jc_file(tmp_path, "2024-04", 20)
+    other.write_text(other.read_text(encoding="utf-8").replace(";w;", ";q;"), encoding="utf-8")
+    other = shutil.move(str(other), inbox / other.name)
+
+    def gate(accepted=frozenset()):
+        found, _ = scan_inbox(settings.landing_dir)
+        parsed = [parse_file(f.path, f.contract, f.period) for f in found]
+        res = check_files(parsed, history, set(accepted), dt.date(2025, 6, 30))
+        return parsed, {p.path.name: {x.rule for x in p.findings + res[p.path] if x.severity == "error"} for p in parsed}
+
+    parsed, rules = gate()
+    assert rules == {"jobcenter_2024-02.csv": {"R8.volume"}, "jobcenter_2024-03.csv": {"R8.volume"},
+                     "jobcenter_2024-04.csv": {"R3.code", "R8.volume"}}
+    res = check_files(parsed, history, set(), dt.date(2025, 6, 30))
+    for p in parsed:
+        _quarantine(settings, p, p.findings + res[p.path], "20261201T020000")
+    assert not list(inbox.iterdir())
+
+    entry = record_acceptance(settings, Path("jobcenter_2024-02.csv"), "Rechtskreiswechsel", by="tester")
+    assert entry["moved_to"] == str(inbox / "jobcenter_2024-02.csv")
+    assert entry["requeued"] == [str(inbox / "jobcenter_2024-03.csv")]  # not 2024-04: a contract error
+    parsed, rules = gate(accepted={("jobcenter_2024-02.csv", entry["sha256"])})
+    assert rules == {"jobcenter_2024-02.csv": set(), "jobcenter_2024-03.csv": set()}
