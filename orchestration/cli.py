@@ -46,6 +46,8 @@ def cmd_refresh(args) -> int:
             traceback.print_exc()
         print(f"FEHLER: {from_exception(e)}", flush=True)
         return EXIT_FAILED
+    for n in outcome.notes:
+        print(f"Hinweis: {n}")
     for line in outcome.lines:
         print(line)
     sys.stdout.flush()
@@ -64,6 +66,9 @@ def cmd_accept(args) -> int:
           f"{entry['reason']}")
     if "moved_to" in entry:
         print(f"Datei zurück in den Posteingang gelegt: {entry['moved_to']}; die nächste Aktualisierung lädt sie.")
+    for d in entry.get("requeued", []):
+        print(f"Ebenfalls zurückgelegt (spätere Lieferung, nur wegen des Vergleichs abgelehnt; wird gegen die "
+              f"angenommene Datei neu geprüft): {d}")
     return 0
 
 
@@ -76,9 +81,14 @@ def cmd_generate(args) -> int:
 
 
 def cmd_status(args) -> int:
+    from orchestration.ingest import LandingDirMissing
     from orchestration.status import print_status
 
-    return print_status(get_settings(), limit=args.limit)
+    try:
+        return print_status(get_settings(), limit=args.limit)
+    except LandingDirMissing as e:
+        print(f"FEHLER: {e}", flush=True)
+        return 1
 
 
 def cmd_report(args) -> int:

@@ -18,7 +18,10 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import os
 import re
+import stat
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from orchestration.findings import MAX_SAMPLES, Finding
+from orchestration.settings import pause_point
 from sources.contracts import Column, Contract
 
 # Contract type -> Arrow type of the typed value (the DuckDB type of raw.<file_type> is
@@ -57,6 +61,70 @@ FORMAT_HINTS = {
     "pseudonym": "1 bis 64 Zeichen",
 }
 
+# Bounds on what a file may be or claim, checked before it is read into memory (warehouse.md,
+# "Hostile or broken files"). Far above any real delivery: the district's largest monthly file
+# (abh_bestand) is ~9 MB and ~60k rows, unterbringung a few hundred rows of 12 columns.
+MAX_FILE_BYTES = 256 * 1024 * 1024
+MAX_COLUMNS = 200  # header columns (contracts have <= 14; extra columns are only a warning)
+MAX_FIELD_CHARS = 131_072  # the csv module's field limit: the longest cell a CSV may hold
+XLSX_MAX_ROWS = 200_000
+XLSX_MAX_CELLS = 4_000_000  # rows x columns of the sheet's range: what the reader allocates
+XLSX_MAX_ENTRIES = 1_000  # parts in the ZIP archive (a workbook has a few dozen)
+XLSX_MAX_UNPACKED = 128 * 1024 * 1024  # all parts together, uncompressed
+XLSX_MAX_RATIO = 200  # uncompressed : compressed of a part over 1 MB (sheet XML: ~5-20)
+
+
+class FileChanged(Exception):
+    """The file changed while it was read (a provider still copying it): not loaded this time."""
+
+
+@dataclass(frozen=True)
+class FileSignature:
+    """What identifies one state of a file on disk; equal before and after reading = read whole."""
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> "FileSignature":
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def signature(path: Path) -> FileSignature | None:
+    try:
+        return FileSignature.of(os.stat(path, follow_symlinks=False))
+    except FileNotFoundError:
+        return None
+
+
+def read_stable(path: Path, max_bytes: int | None = None) -> tuple[bytes | None, FileSignature]:
+    """The bytes of a regular file, read once, and its signature; FileChanged if it changed
+    meanwhile. (None, signature) if it is larger than `max_bytes` (not read at all).
+
+    Never follows a symbolic link (O_NOFOLLOW) and never blocks on a FIFO (O_NONBLOCK, then
+    only regular files are read), even if the inbox entry was swapped after the scan.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except (FileNotFoundError, OSError) as e:  # gone, or swapped for a link (ELOOP) since the scan
+        raise FileChanged(f"{path}: {e.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise FileChanged(f"{path} ist keine gewöhnliche Datei")
+        before = FileSignature.of(st)
+        if max_bytes is not None and st.st_size > max_bytes:
+            return None, before
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read()
+    finally:
+        os.close(fd)
+    pause_point(f"read:{Path(path).name}")  # test hook: a writer appends here
+    if signature(path) != before or len(data) != before.size:
+        raise FileChanged(f"{path} wurde während des Lesens verändert")
+    return data, before
+
+
 _BAD_CHAR = re.compile("[\udc80-\udcff]")
 _ENCODING_LABEL = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 (BOM erlaubt)", "cp1252": "Windows-1252"}
 
@@ -71,6 +139,9 @@ class ParsedFile:
     raw_text: pa.Table | None  # same rows, same columns, as trimmed text (empty -> NULL)
     findings: list[Finding] = field(default_factory=list)
     row_count: int = 0
+    data: bytes | None = None  # the bytes checksummed and parsed: the archive copy is written from them
+    read_as: FileSignature | None = None  # the file as it was when read
+    changed: bool = False  # changed while being read: not parsed, not loaded this time
 
     @property
     def has_errors(self) -> bool:
@@ -100,12 +171,35 @@ def format_hint(col: Column) -> str:
 
 
 def parse_file(path: Path, contract: Contract, period: str) -> ParsedFile:
-    data = Path(path).read_bytes()
-    parsed = ParsedFile(Path(path), contract, period, hashlib.sha256(data).hexdigest(), None, None, [], 0)
-    if contract.format == "xlsx":
-        src = _read_xlsx(data, contract, parsed.findings)
-    else:
-        src = _read_csv(data, parsed.path, contract, parsed.findings)
+    """Read the file once; checksum, parse (and the archive copy, from `data`) use those bytes."""
+    try:
+        data, sig = read_stable(Path(path), MAX_FILE_BYTES)
+    except FileChanged:
+        return ParsedFile(Path(path), contract, period, "", None, None, [], 0, changed=True)
+    if data is None:
+        # Too large to read: checksum streamed, nothing held in memory.
+        sha = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                sha.update(chunk)
+        parsed = ParsedFile(Path(path), contract, period, sha.hexdigest(), None, None, [], 0, read_as=sig)
+        parsed.findings.append(Finding(
+            "R1.format", "error",
+            f"Die Datei ist {sig.size / 2**20:,.0f} MB groß; angenommen werden höchstens "
+            f"{MAX_FILE_BYTES // 2**20} MB (keine Lieferung dieser Art ist annähernd so groß).".replace(",", "."),
+            None, 0, [], []))
+        return parsed
+    parsed = ParsedFile(Path(path), contract, period, hashlib.sha256(data).hexdigest(), None, None, [], 0,
+                        data=data, read_as=sig)
+    try:
+        if contract.format == "xlsx":
+            src = _read_xlsx(data, contract, parsed.findings)
+        else:
+            src = _read_csv(data, parsed.path, contract, parsed.findings)
+    except MemoryError:
+        parsed.findings.append(Finding("R1.format", "error", "Die Datei ist zu groß, um sie zu lesen.",
+                                       None, 0, [], []))
+        return parsed
     if src is None:
         return parsed
     header, raw, lines = src  # raw: Arrow table of text columns c0..cn; lines: np.int32 array
@@ -206,7 +300,13 @@ def _read_csv(data: bytes, path: Path, contract: Contract, findings: list[Findin
         return None
     text = text.lstrip("\ufeff")
     first_line = re.split(r"\r\n|\n|\r", text, maxsplit=1)[0]
-    header = next(csv.reader([first_line], delimiter=";"), [])
+    try:
+        header = next(csv.reader([first_line], delimiter=";"), [])
+    except csv.Error:
+        header = []
+    if len(header) > MAX_COLUMNS:
+        findings.append(_too_many_columns(len(header), contract))
+        return None
     if len(header) < 2:
         findings.append(Finding(
             "R1.format", "error",
@@ -236,21 +336,36 @@ def _read_csv(data: bytes, path: Path, contract: Contract, findings: list[Findin
         physical = text.count("\n") + (0 if text.endswith("\n") else 1)
         blank_lines = "\n\n" in text or "\n\r\n" in text
         if physical == raw.num_rows + 1 and not blank_lines:
-            return header, raw, np.arange(2, raw.num_rows + 2, dtype=np.int32)
+            lines = np.arange(2, raw.num_rows + 2, dtype=np.int32)
+            if (f := _overlong_field(raw, header, lines)) is not None:
+                findings.append(f)
+                return None
+            return header, raw, lines
     # Arrow failed, or rows and lines do not line up (blank lines, line breaks inside quotes):
     # Python's csv module gives the exact line where each record starts.
     rows, lines, ragged = [], [], []
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=";")
     prev = 0
-    for i, rec in enumerate(reader):
-        start, prev = prev + 1, reader.line_num
-        if i == 0 or not rec:
-            continue
-        if len(rec) != n:
-            ragged.append((start, len(rec), ";".join(rec)))
-            continue
-        rows.append(rec)
-        lines.append(start)
+    try:
+        for i, rec in enumerate(reader):
+            start, prev = prev + 1, reader.line_num
+            if i == 0 or not rec:
+                continue
+            if len(rec) != n:
+                ragged.append((start, len(rec), ";".join(rec)[:200]))
+                continue
+            rows.append(rec)
+            lines.append(start)
+    except csv.Error:
+        # The csv module stops at a field over its limit (131,072 characters), typically an
+        # unclosed quote swallowing the rest of the file: a format finding, not a crash.
+        start = prev + 1
+        findings.append(Finding(
+            "R1.format", "error",
+            f"Ab Zeile {start} ist ein Feld länger als {MAX_FIELD_CHARS:,} Zeichen (bis Zeile {reader.line_num}); "
+            "vermutlich ein nicht geschlossenes Anführungszeichen.".replace(",", "."),
+            None, 1, [start], []))
+        return None
     if ragged:
         findings.append(Finding(
             "R1.format", "error",
@@ -264,6 +379,26 @@ def _read_csv(data: bytes, path: Path, contract: Contract, findings: list[Findin
     cols_t = list(zip(*rows)) if rows else [()] * n
     raw = pa.table({c: pa.array(list(v), pa.string()) for c, v in zip(names, cols_t)})
     return header, raw, np.asarray(lines, dtype=np.int32)
+
+
+def _too_many_columns(n: int, contract: Contract) -> Finding:
+    return Finding("R1.format", "error",
+                   f"Die Kopfzeile hat {n:,} Spalten; vereinbart sind {len(contract.columns)}, angenommen werden "
+                   f"höchstens {MAX_COLUMNS}.".replace(",", "."), None, 1, [1], [])
+
+
+def _overlong_field(raw: pa.Table, header: list[str], lines: np.ndarray) -> Finding | None:
+    """The first cell over MAX_FIELD_CHARS (what the csv module would refuse), as a finding."""
+    for i, name in enumerate(raw.column_names):
+        length = pc.utf8_length(raw.column(name))
+        if (pc.max(length).as_py() or 0) > MAX_FIELD_CHARS:
+            row = pc.index(pc.greater(length, MAX_FIELD_CHARS), True).as_py()
+            col = header[i].strip() if i < len(header) else name
+            return Finding("R1.format", "error",
+                           f"Zeile {int(lines[row])}: ein Feld der Spalte »{col}« ist länger als "
+                           f"{MAX_FIELD_CHARS:,} Zeichen.".replace(",", "."),
+                           col.lower() or None, 1, [int(lines[row])], [])
+    return None
 
 
 # --------------------------------------------------------------------------- XLSX
@@ -302,12 +437,146 @@ def _xlsx_failure(data: bytes, error: Exception) -> str:
     return f"Die Excel-Datei ist beschädigt oder keine XLSX-Datei ({error})."
 
 
+_XML_POS = re.compile(rb"<(?:\w+:)?(row|c|dimension)[\s/>]([^<>]*)")
+_XML_REF = re.compile(rb'\b(?:r|ref)="\$?([A-Z]{0,3})\$?(\d*)(?::\$?([A-Z]{0,3})\$?(\d*))?"')
+
+
+def _col_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ch - 64
+    return n
+
+
+def _xlsx_bounds(data: bytes, sheet: str) -> str | None:
+    """Why this XLSX may not be opened (German), or None: checked on the ZIP directory and a
+    streaming scan of the sheet, before the reader allocates what the file claims (a sheet
+    whose range reaches XFD1048576 makes it allocate half a terabyte)."""
+    try:
+        z = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        return None  # not a ZIP at all: the reader's own failure says so (_xlsx_failure)
+    with z:
+        infos = z.infolist()
+        if len(infos) > XLSX_MAX_ENTRIES:
+            return f"Das Excel-Archiv enthält {len(infos):,} Teile (höchstens {XLSX_MAX_ENTRIES:,}).".replace(",", ".")
+        total = sum(i.file_size for i in infos)
+        if total > XLSX_MAX_UNPACKED:
+            return (f"Das Excel-Archiv ist entpackt {total / 2**20:,.0f} MB groß (höchstens "
+                    f"{XLSX_MAX_UNPACKED // 2**20} MB); vermutlich eine Archivbombe.").replace(",", ".")
+        for i in infos:
+            if i.file_size > 1 << 20 and i.file_size > XLSX_MAX_RATIO * max(i.compress_size, 1):
+                return (f"Der Teil {i.filename} des Excel-Archivs ist {i.file_size // max(i.compress_size, 1):,}-fach "
+                        f"komprimiert (höchstens {XLSX_MAX_RATIO}-fach); vermutlich eine Archivbombe.").replace(",", ".")
+        part = _sheet_part(z, sheet)
+        if part is None:
+            return None  # no such sheet: reported as R1.sheet by the reader
+        # Every part the reader reads is unpacked here first, in chunks: the ZIP module stops at
+        # the size the directory declares and checks the CRC, so a part cannot unpack to more.
+        try:
+            for i in infos:
+                if i.filename.startswith("xl/worksheets/") and i.filename != part:
+                    continue  # other sheets are never read
+                with z.open(i) as f:
+                    if i.filename == part:
+                        if (msg := _scan_sheet(f, sheet)) is not None:
+                            return msg
+                    else:
+                        while f.read(1 << 20):
+                            pass
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as e:
+            return f"Die Excel-Datei ist beschädigt ({e})."
+    return None
+
+
+def _sheet_part(z: zipfile.ZipFile, sheet: str) -> str | None:
+    """The ZIP part of the named sheet (workbook.xml -> its relationship -> target)."""
+    import posixpath
+    import xml.etree.ElementTree as ET
+
+    names = set(z.namelist())
+    if "xl/workbook.xml" not in names or "xl/_rels/workbook.xml.rels" not in names:
+        return None
+    for n in ("xl/workbook.xml", "xl/_rels/workbook.xml.rels"):
+        if z.getinfo(n).file_size > 4 << 20:
+            return None  # unusual; the reader rejects or reads it, the whole archive is bounded anyway
+    try:
+        wb = ET.fromstring(z.read("xl/workbook.xml"))
+        rels = ET.fromstring(z.read("xl/_rels/workbook.xml.rels"))
+    except ET.ParseError:
+        return None
+    rid = None
+    for el in wb.iter():
+        if el.tag.endswith("}sheet") or el.tag == "sheet":
+            if (el.get("name") or "").strip().lower() == sheet.lower():
+                rid = next((v for k, v in el.attrib.items() if k.endswith("}id")), None)
+                break
+    for el in rels.iter():
+        if el.get("Id") == rid and el.get("Target"):
+            target = el.get("Target")
+            target = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+            return target if target in names else None
+    return None
+
+
+def _scan_sheet(f, sheet: str) -> str | None:
+    """Stream a sheet's XML: its declared range, its last row and column (cell positions, or
+    counted where a producer leaves positions out) against the bounds."""
+    rows = max_row = max_col = cells_in_row = 0
+    carry = b""
+
+    def too_big(r: int, c: int, what: str) -> str | None:
+        if r > XLSX_MAX_ROWS or c > MAX_COLUMNS or r * c > XLSX_MAX_CELLS:
+            return (f"Das Blatt »{sheet}« {what} {r:,} Zeilen und {c:,} Spalten; angenommen werden höchstens "
+                    f"{XLSX_MAX_ROWS:,} Zeilen, {MAX_COLUMNS} Spalten und {XLSX_MAX_CELLS:,} Zellen. "
+                    "Liegt irgendwo weit außerhalb der Tabelle ein Wert oder eine Formatierung? Diese löschen "
+                    "und die Datei neu speichern.").replace(",", ".")
+        return None
+
+    while True:
+        chunk = f.read(1 << 20)
+        buf = carry + chunk
+        cut = buf.rfind(b"<") if chunk else len(buf)
+        if cut < 0:
+            cut = len(buf)
+        for m in _XML_POS.finditer(buf, 0, cut):
+            kind, attrs = m.group(1), m.group(2)
+            ref = _XML_REF.search(attrs)
+            if kind == b"dimension":
+                if ref and ref.group(3) is not None:
+                    r, c = int(ref.group(4) or 0), _col_number(ref.group(3))
+                    if (msg := too_big(r, c, "beansprucht laut Bereichsangabe")) is not None:
+                        return msg
+            elif kind == b"row":
+                rows += 1
+                cells_in_row = 0
+                max_row = max(max_row, int(ref.group(2)) if ref and ref.group(2) else rows)
+                rows = max(rows, max_row)
+            else:
+                cells_in_row += 1
+                c = _col_number(ref.group(1)) if ref and ref.group(1) else cells_in_row
+                cells_in_row = max(cells_in_row, c)
+                max_col = max(max_col, c)
+                if ref and ref.group(2):
+                    max_row = max(max_row, int(ref.group(2)))
+            if max_row > XLSX_MAX_ROWS or max_col > MAX_COLUMNS or max_row * max_col > XLSX_MAX_CELLS:
+                return too_big(max_row, max_col, "reicht bis mindestens")
+        carry = buf[cut:]
+        if not chunk:
+            return None
+        if len(carry) > 1 << 16:
+            return f"Das Blatt »{sheet}« enthält ein XML-Element über 64 KB; keine gewöhnliche Excel-Tabelle."
+
+
 def _read_xlsx(data: bytes, contract: Contract, findings: list[Finding]):
     import python_calamine as calamine
 
     if not data.startswith(b"PK\x03\x04"):
         findings.append(Finding("R1.format", "error",
                                 "Die Datei ist keine Excel-Arbeitsmappe im XLSX-Format.", None, 0, [], []))
+        return None
+    if (msg := _xlsx_bounds(data, contract.sheet or "Belegung")) is not None:
+        findings.append(Finding("R1.format", "error", msg, None, 0, [], []))
         return None
     try:
         wb = calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))

@@ -38,6 +38,11 @@ if TYPE_CHECKING:
 
 VOLUME_LIMIT = 0.30  # sources.md rule 8
 SCHOOL_TRUNCATION = 0.50  # own rule: a school file below half of last year's rows is cut off
+# Own rule: a stock file that lost this many of the previous period's municipalities at once is
+# very likely cut off (an export sorted by municipality, stopped early, can lose a sixth of its
+# rows: under rule 8's 30 %). One or a few gone is normal in small places: a warning only.
+MUNICIPALITIES_GONE_MIN = 5
+MUNICIPALITIES_GONE_SHARE = 0.10
 CHUNK_ROWS = 1_000_000  # rows per GX pass at most (an ingest batch of 48 MB is ~700k rows: one pass)
 
 
@@ -65,15 +70,19 @@ RULES: dict[str, tuple[int | None, str, str]] = {
     "R7.header_only": (7, "Nur Kopfzeile", "Die Datei enthält keine Datenzeilen, obwohl welche erwartet werden."),
     "R8.volume": (8, "Zeilenzahl springt", "Die Zeilenzahl weicht um mehr als 30 % vom vorigen Zeitraum ab."),
     "X.future_date": (None, "Datum in der Zukunft", "Ein Datum liegt nach dem Prüftag."),
-    "X.municipality_missing": (None, "Gemeinde fehlt", "Eine Gemeinde, die im vorigen Zeitraum enthalten war, fehlt jetzt."),
+    "X.municipality_missing": (None, "Viele Gemeinden fehlen", "Mindestens 5 Gemeinden (und mindestens 10 % der Gemeinden) des vorigen Zeitraums fehlen auf einmal; die Datei ist vermutlich abgeschnitten."),
     "X.school_truncated": (None, "Schuldatei unvollständig", "Die Schuldatei hat weniger als die Hälfte der Zeilen des Vorjahres; vermutlich abgeschnitten."),
     "W.over_occupancy": (None, "Überbelegung", "Mehr Bewohner als Plätze (erlaubt, nur Hinweis)."),
+    "W.municipality_missing": (None, "Gemeinde ohne Zeilen", "Eine Gemeinde des vorigen Zeitraums hat diesmal keine Zeilen (erlaubt, nur Hinweis)."),
     "W.unknown_column": (None, "Unbekannte Spalte", "Eine nicht vereinbarte Spalte wird ignoriert."),
 }
 
 RULE_ORDER = {r: i for i, r in enumerate(RULES)}
 # Rules about the whole file: their message carries the counts, "Anzahl" would only confuse.
 FILE_LEVEL_RULES = {"R8.volume", "X.school_truncated"}
+# Rules that block on a judgement, not on the contract: `imon accept` overrides them for the
+# accepted file (its name and checksum), recorded with who and why (sources.md, rule 8 and below).
+JUDGEMENT_RULES = {"R8.volume", "X.municipality_missing", "X.school_truncated"}
 
 # Cross-field rules GX can state as column-pair expectations. The Belegt = sum(davon_) rule
 # needs arithmetic across five columns and is plain code (_belegt_sum).
@@ -524,11 +533,11 @@ def _cross_file_rules(files: list[ParsedFile], history: list[FileStats], accepte
     """R8 volume, X.municipality_missing, X.school_truncated, against the previous period.
 
     "Previous" is the latest earlier period among the loaded ones (history) and the files of
-    this call that passed; files are taken in period order so a passing file can be the
-    previous period of the next one, and a rejected one (never loaded) cannot.
+    this call that passed; files are taken in period order so a passing (or accepted) file is
+    the previous period of the next one, and a rejected one (never loaded) cannot. The
+    judgement rules (JUDGEMENT_RULES) are not raised for an accepted file.
     """
     known: dict[str, FileStats] = {s.period: s for s in history}
-    all_ags = frozenset(municipality_names())
     names = municipality_names()
     for p in sorted(files, key=lambda p: (p.period, p.path.name)):
         if p.table is None:
@@ -536,13 +545,13 @@ def _cross_file_rules(files: list[ParsedFile], history: list[FileStats], accepte
         c = p.contract
         earlier = [s for per, s in known.items() if per < p.period]
         prev = max(earlier, key=lambda s: s.period) if earlier else None
-        fs = out[p.path]
+        fs: list[Finding] = []
         cur = file_stats(p)
         if prev is not None and prev.row_count > 0 and p.row_count > 0:
             change = (p.row_count - prev.row_count) / prev.row_count
             # integer comparison: exactly 30 % must pass despite float rounding (13/10 - 1 > 0.3)
             too_big = abs(p.row_count - prev.row_count) * 100 > round(VOLUME_LIMIT * 100) * prev.row_count
-            if c.stock and too_big and (p.path.name, p.sha256) not in accepted:
+            if c.stock and too_big:
                 fs.append(Finding(
                     "R8.volume", "error",
                     f"Die Zeilenzahl ändert sich um {change * 100:+.0f} % gegenüber dem vorigen Zeitraum {prev.period} "
@@ -558,14 +567,25 @@ def _cross_file_rules(files: list[ParsedFile], history: list[FileStats], accepte
                     [f"{prev.period}: {prev.row_count}", f"{p.period}: {p.row_count}"]))
         # Stock files only: a flow file (naturalisations) lacks a municipality whenever nothing
         # happened there that month, which is no sign of a broken export.
-        if c.stock and prev is not None and p.row_count > 0 and all_ags <= prev.ags and "ags" in c.column_names:
+        if c.stock and prev is not None and p.row_count > 0 and "ags" in c.column_names:
             gone = sorted(prev.ags - cur.ags)
-            if gone:
+            listed = [f"{a} {names.get(a, '')}".strip() for a in gone[:MAX_SAMPLES]]
+            if len(gone) >= max(MUNICIPALITIES_GONE_MIN, MUNICIPALITIES_GONE_SHARE * len(prev.ags)):
                 fs.append(Finding(
                     "X.municipality_missing", "error",
-                    f"{len(gone)} Gemeinde(n) fehlen, die im vorigen Zeitraum {prev.period} enthalten waren.",
-                    "ags", len(gone), [], [f"{a} {names.get(a, '')}".strip() for a in gone[:MAX_SAMPLES]]))
-        if not any(f.severity == "error" for f in p.findings + fs):
+                    f"{len(gone)} von {len(prev.ags)} Gemeinden des vorigen Zeitraums {prev.period} fehlen auf einmal; "
+                    "die Datei ist vermutlich abgeschnitten.",
+                    "ags", len(gone), [], listed))
+            elif gone:
+                fs.append(Finding(
+                    "W.municipality_missing", "warning",
+                    f"{len(gone)} Gemeinde(n) des vorigen Zeitraums {prev.period} ohne Zeilen in diesem Zeitraum "
+                    "(in kleinen Gemeinden möglich).",
+                    "ags", len(gone), [], listed))
+        if (p.path.name, p.sha256) in accepted:
+            fs = [f for f in fs if f.rule not in JUDGEMENT_RULES]
+        out[p.path].extend(fs)
+        if not any(f.severity == "error" for f in p.findings + out[p.path]):
             known[p.period] = cur
 
 
@@ -585,8 +605,10 @@ def next_step(rule: str, severity: str, p: ParsedFile) -> str:
     if severity == "warning":
         if rule == "W.over_occupancy":
             return "Blockiert die Lieferung nicht. Überbelegung fachlich prüfen."
+        if rule == "W.municipality_missing":
+            return "Blockiert die Lieferung nicht. Hat die Gemeinde wirklich keine Fälle, ist nichts zu tun."
         return "Blockiert die Lieferung nicht. Bei der nächsten Lieferung die Spalte weglassen oder Vereinbarung anpassen."
-    if rule == "R8.volume":
+    if rule in JUDGEMENT_RULES:
         return (f"Ist die Änderung echt (z. B. Zuzug, Umstellung beim Lieferanten), nimmt eine berechtigte Person "
                 f"die Datei an mit: imon accept {p.path.name} --reason \"<Begründung>\" "
                 f"(wird mit Name und Begründung protokolliert; danach erneut laden). "

@@ -11,8 +11,10 @@ the file again next time and the repeated steps are idempotent.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -40,20 +42,92 @@ class InboxFile:
     period: str
 
 
-def scan_inbox(landing_dir: Path) -> tuple[list[InboxFile], list[Path]]:
-    """Inbox files that fit a contract, and those that fit none (reported, left alone)."""
-    matched, unknown = [], []
-    if not landing_dir.exists():
-        return matched, unknown
-    for path in sorted(p for p in landing_dir.rglob("*") if p.is_file()):
-        if path.name.startswith(IGNORED_PREFIXES) or path.name.endswith(IGNORED_SUFFIXES):
+class LandingDirMissing(RuntimeError):
+    """The inbox folder does not exist or cannot be read (typo, unmounted share): a failure,
+    never "nothing new" (warehouse.md, Commands)."""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Something in the inbox that is not a delivery: reported, left alone, never read."""
+    path: Path
+    reason: str  # German, for operators
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+def _belongs_in(name: str) -> str | None:
+    """The provider folder whose file-name pattern `name` fits, if any."""
+    hit = identify_name(name)
+    return hit[0].provider if hit else None
+
+
+def scan_inbox(landing_dir: Path) -> tuple[list[InboxFile], list[Skipped]]:
+    """Deliveries in the inbox, and what is there but is none (reported, left alone).
+
+    Only regular files directly inside a provider folder are deliveries (warehouse.md, "Files
+    still arriving"). Sub-folders are not descended into, symbolic links are not followed and
+    special files (FIFOs, devices) are not opened: reading them could block, read something
+    outside the inbox, or let two same-named files shadow each other.
+    """
+    if not landing_dir.is_dir():
+        what = "ist kein Ordner" if landing_dir.exists() else "existiert nicht"
+        raise LandingDirMissing(
+            f"Der Posteingang {landing_dir} {what} (IMON_LANDING_DIR falsch geschrieben oder Netzlaufwerk "
+            "nicht eingebunden?). Nichts wurde gelesen.")
+    providers = {c.provider for c in load_contracts().values()}
+    matched: list[InboxFile] = []
+    skipped: list[Skipped] = []
+    try:
+        top = sorted(os.scandir(landing_dir), key=lambda e: e.name)
+    except OSError as e:
+        raise LandingDirMissing(f"Der Posteingang {landing_dir} kann nicht gelesen werden: {e.strerror}.") from None
+    for entry in top:
+        if _ignored(entry.name):
             continue
-        hit = identify(path)
-        if hit is None:
-            unknown.append(path)
+        path = Path(entry.path)
+        if entry.is_symlink():
+            skipped.append(Skipped(path, "symbolischer Verweis; wird nicht verfolgt und bleibt liegen."))
+        elif entry.is_dir(follow_symlinks=False):
+            if entry.name in providers:
+                _scan_provider(path, matched, skipped)
+            else:
+                skipped.append(Skipped(path, "kein Lieferantenordner (vereinbart: " + ", ".join(sorted(providers))
+                                       + "); sein Inhalt wird nicht gelesen."))
         else:
+            folder = _belongs_in(entry.name)
+            skipped.append(Skipped(path, (f"liegt nicht in einem Lieferantenordner; gehört in den Ordner {folder}/"
+                                          if folder else "passt zu keinem Dateimuster (docs/contract/sources.md)")
+                                   + " und bleibt liegen."))
+    return matched, skipped
+
+
+def _scan_provider(folder: Path, matched: list[InboxFile], skipped: list[Skipped]) -> None:
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if _ignored(entry.name):
+            continue
+        path = Path(entry.path)
+        if entry.is_symlink():
+            skipped.append(Skipped(path, "symbolischer Verweis; wird nicht verfolgt und nicht gelesen, bleibt liegen "
+                                         "(bitte die Datei selbst ablegen)."))
+        elif entry.is_dir(follow_symlinks=False):
+            skipped.append(Skipped(path, "Unterordner; nur Dateien direkt im Lieferantenordner sind Lieferungen, "
+                                         "sein Inhalt wird nicht gelesen."))
+        elif not entry.is_file(follow_symlinks=False):
+            skipped.append(Skipped(path, "keine gewöhnliche Datei (z. B. Named Pipe oder Gerätedatei); "
+                                         "wird nicht gelesen und bleibt liegen."))
+        elif (hit := identify(path)) is not None:
             matched.append(InboxFile(path, hit[0], hit[1]))
-    return matched, unknown
+        elif folder_ := _belongs_in(entry.name):
+            skipped.append(Skipped(path, f"liegt im falschen Ordner {folder.name}/; gehört in den Ordner {folder_}/ "
+                                         "und bleibt liegen."))
+        else:
+            skipped.append(Skipped(path, "passt zu keinem Dateimuster (docs/contract/sources.md) und bleibt liegen."))
+
+
+def _ignored(name: str) -> bool:
+    return name.startswith(IGNORED_PREFIXES) or name.endswith(IGNORED_SUFFIXES)
 
 
 # --- acceptances of the volume rule (imon accept) -------------------------------------------
@@ -80,7 +154,7 @@ def record_acceptance(settings: Settings, file: Path, reason: str, by: str | Non
     hit = identify_name(file.name)
     if hit is None:
         raise ValueError(f"{file.name}: der Dateiname passt zu keinem Liefervertrag (sources.md)")
-    contract, _ = hit
+    contract, period = hit
     entry = {
         "file_name": original_name(file.name),
         "sha256": sha256_file(file),
@@ -99,7 +173,37 @@ def record_acceptance(settings: Settings, file: Path, reason: str, by: str | Non
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(file), dest)
         entry["moved_to"] = str(dest)
+        entry["requeued"] = [str(d) for d in _requeue_later(settings, contract, period)]
     return entry
+
+
+def _requeue_later(settings: Settings, contract: Contract, period: str) -> list[Path]:
+    """Later periods of the accepted file's type that were quarantined only by judgement rules
+    (compared with an older period, because the accepted one was not loaded): back into the
+    inbox, to be gated again against the accepted file. Not accepted themselves."""
+    from orchestration.gate import JUDGEMENT_RULES
+
+    latest: dict[str, Path] = {}
+    for js in sorted(settings.quarantine_dir.glob("*.report.json"), key=lambda j: _stamp_key(j.name)):
+        try:
+            rep = json.loads(js.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if rep.get("file_type") != contract.file_type or str(rep.get("period", "")) <= period:
+            continue
+        errors = {f["rule"] for f in rep.get("findings", []) if f.get("severity") == "error"}
+        qfile = js.with_name(js.name[: -len(".report.json")])
+        if errors and errors <= JUDGEMENT_RULES and qfile.exists():
+            latest[original_name(qfile.name)] = qfile  # sorted by time stamp: the last one wins
+    moved = []
+    for name, qfile in sorted(latest.items()):
+        dest = settings.landing_dir / contract.provider / name
+        if dest.exists():
+            continue  # a newer delivery of that name already waits
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(qfile), dest)
+        moved.append(dest)
+    return moved
 
 
 def identify_name(name: str) -> tuple[Contract, str] | None:
@@ -111,10 +215,24 @@ def identify_name(name: str) -> tuple[Contract, str] | None:
     return None
 
 
+_QUARANTINE_PREFIX = re.compile(r"\d{8}T\d{6}(?:-\d+)?_")
+
+
 def original_name(name: str) -> str:
-    """Quarantined files carry a time-stamp prefix: `20261125T020000_jobcenter_2024-01.csv`."""
-    head, sep, rest = name.partition("_")
-    return rest if sep and len(head) == 15 and head[8] == "T" and head[:8].isdigit() else name
+    """Quarantined files carry a time-stamp prefix: `20261125T020000_jobcenter_2024-01.csv`
+    (`20261125T020000-2_...` for a second file of that name in the same second)."""
+    m = _QUARANTINE_PREFIX.match(name)
+    return name[m.end():] if m else name
+
+
+def _stamp_key(name: str) -> tuple[str, int]:
+    """Order of quarantined copies: time stamp, then the -k of a second one in that second."""
+    m = _QUARANTINE_PREFIX.match(name)
+    if not m:
+        return ("", 0)
+    head = m.group()[:-1]
+    stamp, _, k = head.partition("-")
+    return (stamp, int(k or 1))
 
 
 def resolve_quarantined(settings: Settings, file: Path) -> Path:
@@ -122,7 +240,9 @@ def resolve_quarantined(settings: Settings, file: Path) -> Path:
     if file.exists():
         return file.resolve()
     candidates = sorted(settings.quarantine_dir.glob(f"*_{file.name}")) if settings.quarantine_dir.exists() else []
-    candidates = [c for c in candidates if not c.name.endswith((".txt", ".json"))]
+    candidates = [c for c in candidates if not c.name.endswith((".txt", ".json"))
+                  and original_name(c.name) == file.name]
+    candidates.sort(key=lambda c: _stamp_key(c.name))
     if not candidates:
         raise FileNotFoundError(f"{file}: weder als Pfad noch in {settings.quarantine_dir} gefunden")
     return candidates[-1]
@@ -147,6 +267,8 @@ class IngestOutcome:
     unchanged: list[str] = field(default_factory=list)  # byte-identical re-deliveries
     quarantined: list[Quarantined] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # for operators: re-deliveries, files still being written
+    still_writing: list[str] = field(default_factory=list)  # left in the inbox for the next refresh
     rows_loaded: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -161,29 +283,75 @@ def archive_path_for(settings: Settings, contract: Contract, name: str, sha256: 
     return settings.archive_dir / contract.provider / f"{p.stem}.{sha256[:16]}{p.suffix}"
 
 
-def _archive(src: Path, dest: Path) -> None:
+def _write_once(data: bytes, dest: Path) -> None:
+    """Write `data` to `dest` atomically (temp file, fsync, rename); an existing `dest` is kept."""
     if dest.exists():
         return
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-    shutil.copy2(src, tmp)
-    with open(tmp, "rb") as f:
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, dest)
 
 
-def _quarantine(settings: Settings, parsed, findings, stamp: str) -> Quarantined:
+def signature(path: Path):
+    from orchestration.extracts import signature as sig
+
+    return sig(path)
+
+
+class _GONE:  # a file removed since the scan: sized 0 for batching, reported as changed when read
+    size = 0
+
+
+def _unchanged_since_read(path: Path, read_as) -> bool:
+    from orchestration.extracts import signature
+
+    return read_as is not None and signature(path) == read_as
+
+
+def _still_writing(out: IngestOutcome, path: Path, log) -> None:
+    msg = (f"{path.name}: wird noch geschrieben (Größe oder Änderungszeit änderte sich beim Lesen); "
+           "bleibt im Posteingang, die nächste Aktualisierung übernimmt sie.")
+    out.still_writing.append(path.name)
+    out.notes.append(msg)
+    log(msg)
+
+
+def _quarantine_name(settings: Settings, stamp: str, name: str) -> Path:
+    """`<stamp>_<name>`, or `<stamp>-2_<name>` ... if taken: no quarantined copy or report is
+    ever overwritten by another file of the same name."""
+    dest = settings.quarantine_dir / f"{stamp}_{name}"
+    k = 1
+    while dest.exists() or dest.with_name(dest.name + ".report.txt").exists():
+        k += 1
+        dest = settings.quarantine_dir / f"{stamp}-{k}_{name}"
+    return dest
+
+
+def _quarantine(settings: Settings, parsed, findings, stamp: str, log=print) -> Quarantined:
     from orchestration.gate import write_report
 
     settings.quarantine_dir.mkdir(parents=True, exist_ok=True)
-    dest = settings.quarantine_dir / f"{stamp}_{parsed.path.name}"
-    # Report first, then move: a kill in between leaves the file in the inbox to be gated again.
+    dest = _quarantine_name(settings, stamp, parsed.path.name)
+    # Report first, then the file: a kill in between leaves the file in the inbox to be gated again.
     txt, js = write_report(parsed, findings, settings.quarantine_dir)
     txt_final = settings.quarantine_dir / f"{dest.name}.report.txt"
     js_final = settings.quarantine_dir / f"{dest.name}.report.json"
     os.replace(txt, txt_final)
     os.replace(js, js_final)
-    shutil.move(str(parsed.path), dest)
+    if parsed.data is not None:
+        # The quarantined copy is the bytes the report is about; the inbox file goes only if it
+        # is still those bytes (else the provider is writing a new version: it stays).
+        _write_once(parsed.data, dest)
+        if _unchanged_since_read(parsed.path, parsed.read_as):
+            parsed.path.unlink()
+        else:
+            log(f"{parsed.path.name}: wurde nach dem Lesen verändert und bleibt im Posteingang.")
+    else:
+        shutil.move(str(parsed.path), dest)  # too large to read: moved as it is
     rules = sorted({f.rule for f in findings if f.severity == "error"})
     return Quarantined(parsed.path.name, dest, txt_final, js_final, rules)
 
@@ -210,16 +378,25 @@ def ingest_file_type(contract: Contract, settings: Settings, full: bool, log=pri
 
         todo = []
         for f in files:
-            sha = wh.sha256_file(f.path)
             cur = current.get(f.path.name)
-            if cur is not None and cur.sha256 == sha:
-                # Byte-identical re-delivery: changes nothing. Make sure the archive has it, then tidy up.
-                _archive(f.path, settings.data_dir / cur.archive_path)
-                f.path.unlink()
-                out.unchanged.append(f.path.name)
-                log(f"{f.path.name}: unverändert (gleiche Prüfsumme wie geladen), nichts zu tun")
-                continue
-            todo.append((f, sha))
+            if cur is not None:
+                from orchestration.extracts import FileChanged, read_stable
+
+                # A delivery of a loaded name: byte-identical changes nothing (archive it if the
+                # archive lacks it, then tidy up). Checksum and archive copy from one read.
+                try:
+                    data, read_as = read_stable(f.path, _max_file_bytes())
+                except FileChanged:
+                    _still_writing(out, f.path, log)
+                    continue
+                if data is not None and hashlib.sha256(data).hexdigest() == cur.sha256:
+                    _write_once(data, settings.data_dir / cur.archive_path)
+                    if _unchanged_since_read(f.path, read_as):
+                        f.path.unlink()
+                    out.unchanged.append(f.path.name)
+                    log(f"{f.path.name}: unverändert (gleiche Prüfsumme wie geladen), nichts zu tun")
+                    continue
+            todo.append(f)
         if not todo:
             return out
 
@@ -229,10 +406,17 @@ def ingest_file_type(contract: Contract, settings: Settings, full: bool, log=pri
         stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
         # In batches of files (in period order): a first load of 84 months must not hold all
         # of them in memory at once. Each batch is gated against what is loaded so far.
-        for batch in _batches(todo, lambda item: item[0].path.stat().st_size):
+        for batch in _batches(todo, lambda f: (signature(f.path) or _GONE).size):
             t0 = time.perf_counter()
-            parsed = parse_many([(f.path, f.period) for f, _ in batch], contract)
+            parsed = []
+            for p in parse_many([(f.path, f.period) for f in batch], contract):
+                if p.changed:  # growing while read: not gated, not loaded, stays in the inbox
+                    _still_writing(out, p.path, log)
+                else:
+                    parsed.append(p)
             out.seconds["parse"] = out.seconds.get("parse", 0.0) + time.perf_counter() - t0
+            if not parsed:
+                continue
 
             t0 = time.perf_counter()
             history = {
@@ -246,7 +430,8 @@ def ingest_file_type(contract: Contract, settings: Settings, full: bool, log=pri
             out.seconds["gate"] = out.seconds.get("gate", 0.0) + time.perf_counter() - t0
 
             t0 = time.perf_counter()
-            _load_or_quarantine(parsed, findings, contract, settings, con, accepted_entries, stamp, out, log)
+            _load_or_quarantine(parsed, findings, contract, settings, con, accepted_entries, stamp, out, log,
+                                current)
             del parsed, findings
             _release_memory()
             out.seconds["load"] = out.seconds.get("load", 0.0) + time.perf_counter() - t0
@@ -289,8 +474,15 @@ def parse_many(files: list[tuple[Path, str]], contract: Contract) -> list:
         return list(pool.map(lambda f: parse_file(f[0], contract, f[1]), files))
 
 
+def _max_file_bytes() -> int:
+    from orchestration.extracts import MAX_FILE_BYTES
+
+    return MAX_FILE_BYTES
+
+
 def _load_or_quarantine(parsed: list, findings: dict, contract: Contract, settings: Settings, con,
-                        accepted_entries: dict, stamp: str, out: IngestOutcome, log) -> None:
+                        accepted_entries: dict, stamp: str, out: IngestOutcome, log,
+                        current: dict | None = None) -> None:
     """Parsed and gated files: each failing one into quarantine with its report; the passing
     ones archived, then loaded together in one transaction, then removed from the inbox."""
     from orchestration import warehouse as wh
@@ -303,8 +495,11 @@ def _load_or_quarantine(parsed: list, findings: dict, contract: Contract, settin
         warnings = [x for x in file_findings if x.severity == "warning"]
         for w in warnings:
             out.warnings.append(f"{p.path.name}: {w.rule} {w.message} ({w.row_count} Zeilen)")
+            if not errors and p.table is not None:  # blocked files have their report instead
+                out.notes.append(f"{p.path.name}: {w.message}"
+                                 + (f" ({', '.join(w.values[:5])})" if w.rule == "W.municipality_missing" else ""))
         if errors or p.table is None:
-            q = _quarantine(settings, p, file_findings, stamp)
+            q = _quarantine(settings, p, file_findings, stamp, log)
             out.quarantined.append(q)
             log(f"{p.path.name}: ABGELEHNT ({', '.join(q.rules)}), in Quarantäne: {q.report_txt}")
             continue
@@ -322,7 +517,7 @@ def _load_or_quarantine(parsed: list, findings: dict, contract: Contract, settin
             accepted_by=acc["by"] if acc else None,
             accepted_reason=acc["reason"] if acc else None,
         )
-        _archive(p.path, settings.data_dir / version.archive_path)
+        _write_once(p.data, settings.data_dir / version.archive_path)  # the bytes checksummed and gated
         ok.append((p, version, len(warnings)))
     # Two files of one period in one batch (a re-delivery beside the original): loaded one after
     # the other, the later name last, as they were sorted.
@@ -333,10 +528,21 @@ def _load_or_quarantine(parsed: list, findings: dict, contract: Contract, settin
             seen.add(item[1].period)
         wh.load_files(con, contract, [(p.table, v) for p, v, _ in now], settings.pseudonym_key,
                       gate_passed=[(p.sha256, p.path.name, nw) for p, _, nw in now])
-        for p, _, _ in now:
-            p.path.unlink()
+        for p, v, _ in now:
+            if _unchanged_since_read(p.path, p.read_as):
+                p.path.unlink()
+            else:  # written again after it was read: the new version is the next refresh's
+                out.notes.append(f"{p.path.name}: wurde nach dem Lesen erneut verändert und bleibt im Posteingang; "
+                                 "die nächste Aktualisierung prüft die neue Fassung.")
             out.loaded.append(p.path.name)
             out.rows_loaded += p.row_count
+            old = (current or {}).get(p.path.name)
+            if old is not None and old.sha256 != v.sha256:
+                note = (f"Neulieferung für {v.period} ersetzt den geladenen Stand: {p.path.name} "
+                        f"({_num(old.row_count)} → {_num(v.row_count)} Zeilen); die frühere Fassung bleibt im Archiv "
+                        f"({old.archive_path}).")
+                out.notes.append(note)
+                log(note)
         # One line per batch: every log line is an event the run history has to write.
         log(f"geprüft und geladen: {', '.join(f'{p.path.name} ({p.row_count} Zeilen)' for p, _, _ in now)}")
         ok = later
@@ -368,3 +574,7 @@ def _reload_from_archive(con, contract: Contract, settings: Settings, out: Inges
     wh.swap_rebuilt(con, contract)
     out.seconds["reload"] = time.perf_counter() - t0
     log(f"{contract.file_type}: {len(versions)} Dateien aus dem Archiv neu geladen")
+
+
+def _num(n: int) -> str:
+    return f"{n:,}".replace(",", ".")

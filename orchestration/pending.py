@@ -11,7 +11,7 @@ from orchestration.settings import Settings
 @dataclass
 class Pending:
     inbox: list = field(default_factory=list)  # ingest.InboxFile
-    unknown: list = field(default_factory=list)  # Path
+    unknown: list = field(default_factory=list)  # ingest.Skipped: not a delivery, left alone
     unpublished: bool = False  # internal warehouse holds file versions the published set lacks
     published_exists: bool = False
     code_changed: bool = False  # the dbt project, catalogue or contracts differ from the last build

@@ -34,6 +34,7 @@ class Outcome:
     summary: str  # the first line of the outcome (BLOCKIERT / FEHLER / VERÖFFENTLICHT / Nichts Neues)
     reports: list[str] = field(default_factory=list)
     run_id: str | None = None
+    notes: list[str] = field(default_factory=list)  # from the ingest: re-deliveries, files still being written
     details: list[str] = field(default_factory=list)  # the lines after the summary, last one last
     seconds: float | None = None  # the run's one duration (refresh_log.duration_s when published)
 
@@ -49,10 +50,14 @@ def run_refresh(full: bool = False, settings: Settings | None = None, log=print,
     """`imon refresh`: the same job as the schedule, in-process, no server needed."""
     settings = settings or get_settings()
     full = full or rekey
-    if not full:
+    if full:
+        from orchestration.ingest import scan_inbox
+
+        scan_inbox(settings.landing_dir)  # a missing inbox fails here, before anything is rebuilt
+    else:
         p = pending(settings)
         for u in p.unknown:
-            log(f"Hinweis: {u} passt zu keinem Dateimuster (docs/contract/sources.md) und bleibt liegen.")
+            log(f"Hinweis: {u}")
         if p.nothing_to_do:
             return Outcome(EXIT_OK, f"Nichts Neues: veröffentlichter Stand ist aktuell ({settings.published_db}).")
         if p.inbox and not settings.pseudonym_key:
@@ -90,7 +95,12 @@ def run_refresh(full: bool = False, settings: Settings | None = None, log=print,
             run_config=refresh_run_config(full=full, rekey=rekey, cli=True, verbose=verbose),
             instance=instance, raise_on_error=False,
         )
-        return outcome_of(result, settings, run_seconds(instance, result.run_id))
+        outcome = outcome_of(result, settings, run_seconds(instance, result.run_id))
+        for ev in result.get_asset_materialization_events():
+            md = ev.event_specific_data.materialization.metadata or {}
+            if "notes" in md:
+                outcome.notes.extend(md["notes"].value or [])
+        return outcome
 
 
 def run_seconds(instance, run_id: str) -> float | None:

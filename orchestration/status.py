@@ -72,7 +72,7 @@ def print_status(settings: Settings, limit: int = 10) -> int:
     for f in p.inbox:
         print(f"  {f.contract.provider}/{f.path.name}  ({f.path.stat().st_size:,} Bytes)")
     for u in p.unknown:
-        print(f"  ? {u} (passt zu keinem Dateimuster, bleibt liegen)")
+        print(f"  ? {u}")
     if settings.quarantine_dir.exists():
         reports = sorted(settings.quarantine_dir.glob("*.report.txt"))
         if reports:

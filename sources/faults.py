@@ -29,6 +29,8 @@ Conventions worth knowing:
 - Faults that edit a data row raise FaultNotApplicable on a header-only file.
 - Each broken file breaks only its own rule, with one exception: the R8.volume cut of a
   jobcenter/abh_bestand/bevoelkerung file also loses municipalities (X.municipality_missing).
+- `drop_one_municipality` is the opposite: a valid file (one municipality without rows is
+  allowed, a warning), for tests that valid deliveries load.
 - `pick_source(clean_dir, fault)` finds a suitable clean file in an inbox-layout corpus.
 """
 
@@ -358,27 +360,41 @@ def _truncate(ctx: _Ctx) -> Expected:
     return Expected(ctx.rule, None, None)
 
 
-def _drop_municipality(ctx: _Ctx) -> Expected:
-    """Remove every row of one municipality: the largest one with under 10 % of the rows,
-    so the file shrinks visibly for that municipality but far less than the 30 % volume rule."""
+def _drop_municipalities(ctx: _Ctx) -> Expected:
+    """Remove every row of the five smallest municipalities (by rows; bevoelkerung: by residents):
+    a cut-off file that loses whole municipalities but far fewer rows than rule 8's 30 %. (One
+    municipality without rows is allowed: only a warning, see `drop_one_municipality`.)"""
     t = ctx.table()
+    ags = [t.get(i, "ags") for i in range(t.n_rows)]
+    weight: dict[str, int] = {}
+    for i, a in enumerate(ags):
+        weight[a] = weight.get(a, 0) + (int(t.get(i, "anzahl")) if ctx.contract.file_type == "bevoelkerung" else 1)
+    if len(weight) < 10:
+        raise FaultNotApplicable("Zu wenige Gemeinden in der Datei.")
+    victims = set(sorted(weight, key=lambda a: (weight[a], a))[:max(5, -(-len(weight) // 10))])
+    keep = [i for i, a in enumerate(ags) if a not in victims]
+    if len(keep) < 0.75 * t.n_rows:
+        raise FaultNotApplicable("Die kleinsten Gemeinden haben zu viele Zeilen.")
+    t.keep_rows(keep)
+    t.write(ctx.dst)
+    return Expected(ctx.rule, None, "ags")
+
+
+def drop_one_municipality(src: Path, dst: Path) -> str:
+    """A VALID variant of `src`: every row of its smallest municipality (by rows) removed, as
+    happens in small places (sources.md: allowed, a warning). Returns the municipality's AGS."""
+    contract, period = _identify(Path(src))
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    t = _Ctx(Path(src), dst, contract, period, "W.municipality_missing").table()
     ags = [t.get(i, "ags") for i in range(t.n_rows)]
     counts: dict[str, int] = {}
     for a in ags:
         counts[a] = counts.get(a, 0) + 1
-    if ctx.contract.file_type == "bevoelkerung":  # dense: pick the most populous municipality
-        pop: dict[str, int] = {}
-        for i, a in enumerate(ags):
-            pop[a] = pop.get(a, 0) + int(t.get(i, "anzahl"))
-        victim = max(pop, key=lambda a: (pop[a], a))
-    else:
-        small = {a: n for a, n in counts.items() if n < 0.10 * t.n_rows}
-        if not small:
-            raise FaultNotApplicable("Keine Gemeinde mit unter 10 % der Zeilen.")
-        victim = max(small, key=lambda a: (small[a], a))
+    victim = min(counts, key=lambda a: (counts[a], a))
     t.keep_rows([i for i, a in enumerate(ags) if a != victim])
-    t.write(ctx.dst)
-    return Expected(ctx.rule, None, "ags")
+    t.write(dst)
+    return victim
 
 
 def _truncate_school(ctx: _Ctx) -> Expected:
@@ -536,7 +552,7 @@ def _build() -> dict[str, Fault]:
     add("X.future_date", "abh_einbuergerungen", "Einbürgerungsdatum nach dem Prüftag (laufender Monat)",
         _future_date)
     for ft in ("jobcenter", "abh_bestand", "bevoelkerung"):
-        add("X.municipality_missing", ft, "alle Zeilen einer Gemeinde fehlen", _drop_municipality,
+        add("X.municipality_missing", ft, "alle Zeilen der fünf kleinsten Gemeinden fehlen", _drop_municipalities,
             needs_previous=True)
     for ft in ("schulstatistik", "schulabgaenger"):
         add("X.school_truncated", ft, "nur das erste Viertel der Zeilen (Upload abgebrochen)", _truncate_school,

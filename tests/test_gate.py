@@ -495,13 +495,68 @@ def test_school_file_truncated(tmp_path):
 
 
 def test_municipality_missing(tmp_path):
+    """One small municipality without rows is allowed (sources.md): a warning. Many gone at once
+    is a cut-off file: blocked, and like rule 8 overridable by `imon accept`."""
     hist = {"jobcenter": [FileStats("2023-12", 44, frozenset(GEMEINDEN))]}
     p = jc_file(tmp_path, "2024-01", 44, ags=GEMEINDEN[:43])  # the last one (Aichtal) missing
-    f = only(gate_all(parse(p), history=hist)[p], "X.municipality_missing")
-    assert f.values == [f"{GEMEINDEN[43]} Aichtal"] and f.row_count == 1
-    # a previous period without all 44 municipalities is no yardstick
-    hist2 = {"jobcenter": [FileStats("2023-12", 44, frozenset(GEMEINDEN[:40]))]}
-    assert gate_all(parse(p), history=hist2)[p] == []
+    f = only(gate_all(parse(p), history=hist)[p], "W.municipality_missing")
+    assert f.severity == "warning" and f.values == [f"{GEMEINDEN[43]} Aichtal"] and f.row_count == 1
+    assert not [x for x in gate_all(parse(p), history=hist)[p] if x.severity == "error"]
+    # also against a previous period that lacked some municipalities itself
+    hist2 = {"jobcenter": [FileStats("2023-12", 44, frozenset(GEMEINDEN[:40]) | {GEMEINDEN[43]})]}
+    assert rules(gate_all(parse(p), history=hist2)[p]) == {"W.municipality_missing"}
+    # four gone: still a warning; five (and >= 10 % of the previous ones) at once: blocked
+    (tmp_path / "b").mkdir()
+    q = jc_file(tmp_path / "b", "2024-01", 44, ags=GEMEINDEN[:40])
+    assert rules(gate_all(parse(q), history=hist)[q]) == {"W.municipality_missing"}
+    (tmp_path / "c").mkdir()
+    r = jc_file(tmp_path / "c", "2024-01", 44, ags=GEMEINDEN[:39])
+    parsed = parse(r)
+    f = only(gate_all(parsed, history=hist)[r], "X.municipality_missing")
+    assert f.severity == "error" and "5 von 44 Gemeinden" in f.message and len(f.values) == 5
+    assert "imon accept" in gate.next_step(f.rule, f.severity, parsed)
+    # accepted (these bytes): passes, and is the basis of comparison for the next month
+    assert gate_all(parsed, history=hist, accepted={(r.name, parsed.sha256)})[r] == []
+    nxt = jc_file(tmp_path / "c", "2024-02", 44, ags=GEMEINDEN[:39])
+    out = gate_all(parsed, parse(nxt), history=hist, accepted={(r.name, parsed.sha256)})
+    assert out[r] == [] and out[nxt] == []
+    # naturalisations are events: a municipality without any is no finding at all
+    e = csv_file(tmp_path, "abh_einbuergerungen", "2024-01", [row("abh_einbuergerungen", 0)])
+    assert gate_all(parse(e), history={"abh_einbuergerungen": [FileStats("2023-12", 44, frozenset(GEMEINDEN))]})[e] == []
+
+
+def test_every_judgement_rule_can_be_accepted(tmp_path):
+    """sources.md: every rule that blocks on a judgement can be overridden for that file."""
+    hist = {"schulabgaenger": [FileStats("2023", 10, frozenset())]}
+    p = csv_file(tmp_path, "schulabgaenger", "2024", [row("schulabgaenger", i) for i in range(4)])
+    parsed = parse(p)
+    assert rules(gate_all(parsed, history=hist)[p]) == {"X.school_truncated"}
+    assert gate_all(parsed, history=hist, accepted={(p.name, parsed.sha256)})[p] == []
+    assert gate.JUDGEMENT_RULES >= {"R8.volume", "X.municipality_missing", "X.school_truncated"}
+    assert not {r for r in gate.JUDGEMENT_RULES if r.startswith(("R1", "R2", "R3", "R4", "R5", "R6", "R7"))}
+
+
+@pytest.mark.parametrize("scale, seed", [(0.02, 5), (0.05, 8), (0.1, 13)])
+def test_valid_generated_history_never_blocks(tmp_path, scale, seed):
+    """36 months of valid generated stock files through the cross-file rules (volume,
+    municipalities), each month against the loaded one before it: none is rejected. (The row
+    rules on clean files: test_gate_corpus.test_clean_extracts_raise_no_false_alarm.)"""
+    from sources.contracts import identify
+    from sources.generator import generate
+
+    files = generate(tmp_path, start="2021-01", months=36, scale=scale, seed=seed)
+    by_type: dict[str, list[ParsedFile]] = {}
+    for f in files:
+        contract, period = identify(f)
+        if contract.stock:
+            by_type.setdefault(contract.file_type, []).append(parse_file(f, contract, period))
+    assert set(by_type) >= {"jobcenter", "abh_bestand", "unterbringung", "bevoelkerung"}
+    assert len(by_type["jobcenter"]) == 36
+    for parsed in by_type.values():
+        out = {p.path: [] for p in parsed}
+        gate._cross_file_rules(parsed, [], set(), out)
+        errors = {path.name: [(x.rule, x.message) for x in fs if x.severity == "error"] for path, fs in out.items()}
+        assert not any(errors.values()), {k: v for k, v in errors.items() if v}
 
 
 # --------------------------------------------------------------------------- batches, lines, reports

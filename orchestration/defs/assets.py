@@ -64,6 +64,7 @@ def ingest_asset(contract: Contract) -> dg.AssetsDefinition:
                 "loaded": out.loaded,
                 "unchanged": out.unchanged,
                 "quarantined": [q.file_name for q in out.quarantined],
+                "notes": out.notes,  # for operators: printed by `imon refresh` (refresh.outcome_of)
                 "rows_loaded": out.rows_loaded,
                 "seconds": {k: round(v, 3) for k, v in out.seconds.items()},
             },
