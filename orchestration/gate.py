@@ -4,7 +4,7 @@ Row rules that GX can evaluate vectorised live in one Great Expectations suite p
 (expectations/<file_type>.json, generated from sources/contracts.yml + the reference lists by
 `python -m orchestration.gate write-suites`, reviewed like code). Everything that needs more
 than one row, more than one file or arithmetic across columns is plain code below. Rule ids
-follow shared/spec/sources.md, "What the gate must at least catch" (R1..R8), plus X.* (own
+follow docs/contract/sources.md, "What the gate must at least catch" (R1..R8), plus X.* (own
 errors) and W.* (warnings).
 
 GX is imported lazily inside check_files: importing it costs seconds and the no-op refresh
