@@ -31,13 +31,14 @@ def _demo_key() -> None:
 
 
 def cmd_refresh(args) -> int:
+    from orchestration.publish import PublishedFileBusy
     from orchestration.refresh import EXIT_FAILED, LockTimeout, run_refresh
 
     if args.demo:
         _demo_key()
     try:
         outcome = run_refresh(full=args.full)
-    except LockTimeout as e:
+    except (LockTimeout, PublishedFileBusy) as e:
         print(f"FEHLER: {e}", flush=True)
         return EXIT_FAILED
     for r in outcome.reports:

@@ -110,10 +110,11 @@ class Pending:
     unknown: list = field(default_factory=list)  # Path
     unpublished: bool = False  # internal warehouse holds file versions the published set lacks
     published_exists: bool = False
+    postgres_behind: bool = False  # IMON_POSTGRES_DSN set but it does not hold the published set
 
     @property
     def nothing_to_do(self) -> bool:
-        return not self.inbox and not self.unpublished and self.published_exists
+        return not self.inbox and not self.unpublished and self.published_exists and not self.postgres_behind
 
 
 def pending(settings: Settings) -> Pending:
@@ -136,6 +137,10 @@ def pending(settings: Settings) -> Pending:
             con.close()
         published = publish.read_published_state(settings.published_db)
         p.unpublished = warehouse.fingerprint(current) != published.fingerprint
+        # Every publish target catches up (warehouse.md): a failed or never-done PostgreSQL publish.
+        from orchestration.serving import postgres_behind
+
+        p.postgres_behind = postgres_behind(settings.state_dir, settings.postgres_dsn, published.refresh_id)
     return p
 
 
@@ -157,7 +162,7 @@ def run_refresh(full: bool = False, settings: Settings | None = None, log=print)
     if not full:
         p = pending(settings)
         for u in p.unknown:
-            log(f"Hinweis: {u} passt zu keinem Dateimuster (sources.md) und bleibt liegen.")
+            log(f"Hinweis: {u} passt zu keinem Dateimuster (docs/contract/sources.md) und bleibt liegen.")
         if p.nothing_to_do:
             return Outcome(EXIT_OK, f"Nichts Neues: veröffentlichter Stand ist aktuell ({settings.published_db}).")
         if p.inbox and not settings.pseudonym_key:
@@ -210,12 +215,23 @@ def outcome_of(result, settings: Settings, seconds: float) -> Outcome:
         )
     if not result.success:
         failures = [
-            f"{ev.step_key}: {ev.event_specific_data.error.message.strip() if ev.event_specific_data.error else ''}"
+            f"{ev.step_key}: {_cause(ev.event_specific_data.error)}"
             for ev in result.all_events if ev.event_type_value == "STEP_FAILURE"
         ]
         return Outcome(EXIT_FAILED, "FEHLER: Aktualisierung fehlgeschlagen: " + "; ".join(failures), [], run_id)
     published = settings.published_db
     return Outcome(EXIT_OK, f"VERÖFFENTLICHT: neuer Indikatorensatz in {published} ({seconds:.1f} s).", [], run_id)
+
+
+def _cause(error) -> str:
+    """The first line of the exception the step raised, not of Dagster's wrapper around it."""
+    if error is None:
+        return ""
+    while error.cause is not None and error.message.startswith("dagster."):
+        error = error.cause
+    first = (error.message.strip().splitlines() or [""])[0]
+    head, sep, rest = first.partition(": ")
+    return rest if sep and "." in head and " " not in head else first  # drop "pkg.module.Error: "
 
 
 def _write_check_report(settings: Settings, run_id: str, blocked: list[str]) -> str:

@@ -41,7 +41,7 @@ def ingest_asset(contract: Contract) -> dg.AssetsDefinition:
         ),
         check_specs=[
             dg.AssetCheckSpec("gate", asset=key, blocking=True,
-                              description="Every new file of this type passed the delivery contract (sources.md rules 1-8 and our own)."),
+                              description="Every new file of this type passed the delivery contract (docs/contract/sources.md rules 1-8 and our own)."),
             dg.AssetCheckSpec("gate_warnings", asset=key, blocking=False,
                               description="Soft rules (e.g. over-occupancy, unknown columns): reported, never blocking."),
         ],
@@ -210,17 +210,21 @@ def published_warehouse(context: dg.AssetExecutionContext, refresh: RefreshRun) 
     kinds={"postgres"},
     output_required=False,
     description="The published marts in PostgreSQL schema `monitoring` (only when IMON_POSTGRES_DSN is set), "
-    "swapped in one transaction.",
+    "swapped in one transaction. Always the current published set, also when the DuckDB publish was "
+    "skipped as identical: a refresh after a failed PostgreSQL publish catches up.",
 )
 def postgres_serving(context: dg.AssetExecutionContext):
     settings = get_settings()
     if not settings.postgres_dsn:
         context.log.info("IMON_POSTGRES_DSN not set: no PostgreSQL publish")
         return
-    from orchestration.serving import publish_to_postgres
+    from orchestration import serving
 
-    info = publish_to_postgres(settings.published_db, settings.postgres_dsn,
-                               reader_role=settings.postgres_reader_role)
+    published = read_published_state(settings.published_db).refresh_id
+    serving.forget_postgres_published(settings.state_dir)  # a failure below leaves it marked as behind
+    info = serving.publish_to_postgres(settings.published_db, settings.postgres_dsn,
+                                       reader_role=settings.postgres_reader_role)
+    serving.record_postgres_published(settings.state_dir, settings.postgres_dsn, published)
     yield dg.Output(None, metadata={k: v for k, v in info.items() if isinstance(v, (int, float))})
 
 
