@@ -554,13 +554,15 @@ def test_report_files(tmp_path):
     text = txt.read_text(encoding="utf-8")
     assert "jobcenter_2024-01.csv" in text and "ABGELEHNT" in text
     assert "Regel 4 der Liefervereinbarung (R4.duplicate_key)" in text
-    assert "Zeilen (Kopfzeile = 1): 3, 5" in text and "Zeile 5: »p1«" in text
+    # the lines that share the id, not the id
+    assert "Zeilen (Kopfzeile = 1): 3, 5" in text and "Zeile 5: »Kennung 1 (maskiert)«" in text
+    assert "p1" not in text.replace("jobcenter_2024-01", "")
     assert "Regel 2 der Liefervereinbarung (R2.null)" in text and "Spalte:    geschlecht" in text
     assert "Datei korrigieren und erneut liefern" in text
     d = json.loads(js.read_text(encoding="utf-8"))
     assert d["passed"] is False and d["sha256"] == parsed.sha256
     dup = next(f for f in d["findings"] if f["rule"] == "R4.duplicate_key")
-    assert dup["lines"] == [3, 5] and dup["values"] == ["p1", "p1"] and dup["rule_number"] == 4
+    assert dup["lines"] == [3, 5] and dup["values"] == ["Kennung 1 (maskiert)"] * 2 and dup["rule_number"] == 4
 
 
 def test_volume_report_says_how_to_accept(tmp_path):
