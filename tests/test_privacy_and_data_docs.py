@@ -140,6 +140,10 @@ def test_a_blocked_run_updates_the_data_docs_and_keeps_the_history(blocked):
         assert "http://" not in page and "https://" not in page  # offline: nothing fetched
         assert "../dbt-docs/index.html" in page
     assert "Zeitraum des Dateinamens" in latest or "Tag des Zeitraums im Dateinamen" in latest
+    # every link works from disk: other runs, the report, the dbt docs, the quarantine report
+    for page in [docs / "index.html", *pages]:
+        for href in re.findall(r'href="([^"#]+)"', page.read_text(encoding="utf-8")):
+            assert (page.parent / href).resolve().exists(), (page.name, href)
 
 
 def test_data_docs_of_the_initial_load(refreshed):
