@@ -71,9 +71,14 @@ def cmd_generate(args) -> int:
 
 
 def cmd_status(args) -> int:
+    from orchestration.publish import PublishedFileBusy
     from orchestration.status import print_status
 
-    return print_status(get_settings(), limit=args.limit)
+    try:
+        return print_status(get_settings(), limit=args.limit)
+    except PublishedFileBusy as e:
+        print(f"FEHLER: {e}", flush=True)
+        return 1
 
 
 def cmd_report(args) -> int:

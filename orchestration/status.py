@@ -75,6 +75,9 @@ def print_status(settings: Settings, limit: int = 10) -> int:
     print(f"Veröffentlicht: {settings.published_db}"
           + ("" if p.published_exists else " (noch nichts)")
           + (" — interner Stand neuer als veröffentlichter" if p.unpublished else ""))
+    if p.postgres_behind:
+        print("PostgreSQL: hält den veröffentlichten Stand noch nicht (letzte Veröffentlichung dorthin "
+              "fehlgeschlagen oder IMON_POSTGRES_DSN neu); die nächste Aktualisierung holt es nach.")
     print("Letzte Aktualisierungen:")
     history = refresh_history(settings, limit)
     if not history:

@@ -83,6 +83,8 @@ def test_failed_postgres_publish_exits_1_and_the_next_refresh_catches_up(clone_s
     line = last_line(proc)
     assert "PostgreSQL" in line and "Verbindung abgelehnt" in line, proc.stdout[-3000:]
     assert "geheim123" not in proc.stdout + proc.stderr
+    status = imon("status", env={**env, "IMON_POSTGRES_DSN": pg_db}, check_rc=0).stdout
+    assert "PostgreSQL: hält den veröffentlichten Stand noch nicht" in status
     rid, n_rows = published_set(data)
     assert not (landing / "jobcenter" / next_month_files["jobcenter"].name).exists()  # DuckDB has it
 
@@ -96,6 +98,7 @@ def test_failed_postgres_publish_exits_1_and_the_next_refresh_catches_up(clone_s
     # 3. Caught up: the next refresh is a no-op again.
     proc = imon("refresh", env=good, check_rc=0)
     assert "Nichts Neues" in last_line(proc)
+    assert "PostgreSQL" not in imon("status", env=good, check_rc=0).stdout
 
     # 4. A wrong DSN again (no new file): the target changed, so it is tried, and fails clearly.
     proc = imon("refresh", env={**env, "IMON_POSTGRES_DSN": CLOSED_PORT_DSN}, check_rc=1)
@@ -151,6 +154,8 @@ def test_published_file_held_read_write_by_another_process(clone_state, next_mon
         assert "Traceback" not in out, out[-3000:]
         line = last_line(proc)
         assert f"Prozess {holder.pid}" in line and "read_only=True" in line, line
+        status = imon("status", env=env, check_rc=1)
+        assert "Traceback" not in status.stdout + status.stderr and f"Prozess {holder.pid}" in last_line(status)
         assert (landing / "jobcenter" / next_month_files["jobcenter"].name).exists()
     finally:
         holder.kill()
