@@ -82,11 +82,12 @@ def cmd_generate(args) -> int:
 
 def cmd_status(args) -> int:
     from orchestration.ingest import LandingDirMissing
+    from orchestration.publish import PublishedFileBusy
     from orchestration.status import print_status
 
     try:
         return print_status(get_settings(), limit=args.limit)
-    except LandingDirMissing as e:
+    except (LandingDirMissing, PublishedFileBusy) as e:
         print(f"FEHLER: {e}", flush=True)
         return 1
 

@@ -4,7 +4,7 @@ Row rules that GX can evaluate vectorised live in one Great Expectations suite p
 (expectations/<file_type>.json, generated from sources/contracts.yml + the reference lists by
 `python -m orchestration.gate write-suites`, reviewed like code). Everything that needs more
 than one row, more than one file or arithmetic across columns is plain code below. Rule ids
-follow shared/spec/sources.md, "What the gate must at least catch" (R1..R8), plus X.* (own
+follow docs/contract/sources.md, "What the gate must at least catch" (R1..R8), plus X.* (own
 errors) and W.* (warnings).
 
 GX is imported lazily inside check_files: importing it costs seconds and the no-op refresh
@@ -20,7 +20,6 @@ import calendar
 import copy
 import csv
 import datetime as dt
-import html
 import json
 import os
 import sys
@@ -278,7 +277,16 @@ class _GX:
 
 
 _gx_instance: _GX | None = None
-_last_runs: list[dict] = []  # summaries of the GX validations of the last check_files call
+_last_runs: list[dict] = []  # summaries of the GX validations not yet taken for the data docs
+_KEEP_RUNS = 500  # bound for a process that validates without ever rendering data docs
+
+
+def take_validation_runs(file_types: set[str] | None = None) -> list[dict]:
+    """The summaries of GX validations since the last take (of these file types), for the
+    data docs (orchestration/data_docs.py); they are removed from the buffer."""
+    taken = [r for r in _last_runs if file_types is None or r["file_type"] in file_types]
+    _last_runs[:] = [r for r in _last_runs if not (file_types is None or r["file_type"] in file_types)]
+    return taken
 
 
 def _gx() -> _GX:
@@ -335,7 +343,6 @@ def check_files(parsed: list[ParsedFile], history: dict[str, list[FileStats]],
     are NOT repeated here; a file passes iff neither list holds an 'error'.
     """
     out: dict[Path, list[Finding]] = {p.path: [] for p in parsed}
-    _last_runs.clear()
     by_type: dict[str, list[ParsedFile]] = {}
     for p in parsed:
         by_type.setdefault(p.contract.file_type, []).append(p)
@@ -471,11 +478,25 @@ def _validate_chunk(file_type: str, chunk: list[ParsedFile]) -> list[list[Findin
             "element_count": int(r.result.get("element_count") or len(frame)),
             "unexpected_count": reported, "unexpected_per_file": per_file, "samples": samples})
     _last_runs.append(run)
+    del _last_runs[:-_KEEP_RUNS]
     return findings
+
+
+def mask_ids(values: list) -> list:
+    """Person ids never leave the internal layer (warehouse.md): a sample of a `pseudonym`
+    column shows which lines share an id ("Kennung 1" twice), not the id."""
+    alias: dict = {}
+    return [v if v in (None, "") or str(v).endswith("(maskiert)")
+            else f"Kennung {alias.setdefault(v, len(alias) + 1)} (maskiert)" for v in values]
+
+
+def _pseudonym_columns(contract: Contract) -> set[str]:
+    return {c.name for c in contract.columns if c.type == "pseudonym"}
 
 
 def _values(p: ParsedFile, cols: list[str], rows, single: bool) -> list[str]:
     raw = {c: p.raw_text.column(c).take(rows).to_pylist() for c in cols}
+    raw.update({c: mask_ids(raw[c]) for c in _pseudonym_columns(p.contract) & set(cols)})
     if single:
         return ["" if v is None else v for v in raw[cols[0]]]
     return ["; ".join(f"{c}={'' if raw[c][i] is None else raw[c][i]}" for c in cols) for i in range(len(rows))]
@@ -634,7 +655,8 @@ def report_dict(p: ParsedFile, findings: list[Finding]) -> dict:
         "errors": len(errors),
         "warnings": len(findings) - len(errors),
         "findings": [
-            {**asdict(f), "rule_number": RULES.get(f.rule, (None,))[0], "rule_label": rule_label(f.rule),
+            {**asdict(f), **({"values": mask_ids(f.values)} if f.column in _pseudonym_columns(p.contract) else {}),
+             "rule_number": RULES.get(f.rule, (None,))[0], "rule_label": rule_label(f.rule),
              "title": RULES.get(f.rule, (None, f.rule))[1],
              "description": RULES.get(f.rule, (None, "", ""))[2], "next_step": next_step(f.rule, f.severity, p)}
             for f in findings
@@ -689,52 +711,6 @@ def write_report(parsed: ParsedFile, findings: list[Finding], dest_dir: Path) ->
     txt.write_text(report_text(parsed, findings), encoding="utf-8")
     js.write_text(json.dumps(report_dict(parsed, findings), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return txt, js
-
-
-def render_data_docs(dest_dir: Path, file_types: set[str] | None = None) -> Path:
-    """Static HTML of the GX validations of this process's last check_files call
-    (optionally only of some file types).
-
-    GX's own Data Docs load Bootstrap/jQuery/Vega from public CDNs, so on the district's
-    offline machines they render unstyled; this page is self-contained.
-    """
-    dest_dir = Path(dest_dir)
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    e = html.escape
-    parts = ["<!doctype html><html lang='de'><head><meta charset='utf-8'>",
-             "<title>Prüfergebnisse (Great Expectations)</title><style>",
-             "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
-             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top;font-size:14px}"
-             "th{background:#eee}.ok{color:#17612a}.bad{color:#a11}.warn{color:#8a5a00}code{font-size:12px}",
-             "</style></head><body><h1>Prüfergebnisse der Extrakte (Great Expectations)</h1>",
-             f"<p>Erstellt {e(dt.datetime.now().strftime('%d.%m.%Y %H:%M'))}. "
-             "Eine Tabelle je Prüflauf (ein Lauf prüft alle neuen Dateien eines Typs gemeinsam).</p>"]
-    runs = [r for r in _last_runs if file_types is None or r["file_type"] in file_types]
-    if not runs:
-        parts.append("<p>Keine Prüfergebnisse (in diesem Prozess wurde nichts davon geprüft).</p>")
-    for run in runs:
-        status = "<span class='ok'>bestanden</span>" if all(x["success"] or x["severity"] == "warning"
-                                                           for x in run["expectations"]) \
-            else "<span class='bad'>Beanstandungen</span>"
-        parts.append(f"<h2>{e(run['file_type'])}: {status}</h2><p>{len(run['files'])} Datei(en), "
-                     f"{run['rows']} Zeilen: {e(', '.join(run['files']))}</p>")
-        parts.append("<table><tr><th>Regel</th><th>Erwartung</th><th>Spalte</th><th>Ergebnis</th>"
-                     "<th>Abweichende Zeilen</th><th>je Datei</th><th>Beispielwerte</th></tr>")
-        for x in run["expectations"]:
-            cls = "ok" if x["success"] else ("warn" if x["severity"] == "warning" else "bad")
-            word = "ok" if x["success"] else ("Hinweis" if x["severity"] == "warning" else "Fehler")
-            kw = json.dumps(x["kwargs"], ensure_ascii=False, default=str)
-            parts.append(
-                f"<tr><td>{e(x['rule'])}</td><td>{e(x['type'])}<br><code>{e(kw)}</code><br>{e(x['message'])}</td>"
-                f"<td>{e(x['column'] or '')}</td><td class='{cls}'>{word}</td>"
-                f"<td>{x['unexpected_count']} von {x['element_count']}</td>"
-                f"<td>{e(', '.join(f'{k}: {v}' for k, v in x['unexpected_per_file'].items()))}</td>"
-                f"<td>{e(', '.join(x['samples'][:10]))}</td></tr>")
-        parts.append("</table>")
-    parts.append("</body></html>")
-    index = dest_dir / "index.html"
-    index.write_text("\n".join(parts), encoding="utf-8")
-    return index
 
 
 if __name__ == "__main__":

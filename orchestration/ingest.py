@@ -153,7 +153,7 @@ def record_acceptance(settings: Settings, file: Path, reason: str, by: str | Non
     file = resolve_quarantined(settings, file)
     hit = identify_name(file.name)
     if hit is None:
-        raise ValueError(f"{file.name}: der Dateiname passt zu keinem Liefervertrag (sources.md)")
+        raise ValueError(f"{file.name}: der Dateiname passt zu keinem Liefervertrag (docs/contract/sources.md)")
     contract, period = hit
     entry = {
         "file_name": original_name(file.name),

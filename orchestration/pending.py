@@ -16,10 +16,12 @@ class Pending:
     published_exists: bool = False
     code_changed: bool = False  # the dbt project, catalogue or contracts differ from the last build
     key_problem: str | None = None  # why IMON_PSEUDONYM_KEY must not be used here (keycheck)
+    postgres_behind: bool = False  # IMON_POSTGRES_DSN set but it does not hold the published set
 
     @property
     def nothing_to_do(self) -> bool:
-        return not self.inbox and not self.unpublished and not self.code_changed and self.published_exists
+        return (not self.inbox and not self.unpublished and not self.code_changed and self.published_exists
+                and not self.postgres_behind)
 
 
 def pending(settings: Settings) -> Pending:
@@ -45,4 +47,8 @@ def pending(settings: Settings) -> Pending:
             con.close()
         published = publish.read_published_state(settings.published_db)
         p.unpublished = warehouse.fingerprint(current) != published.fingerprint
+        # Every publish target catches up (warehouse.md): a failed or never-done PostgreSQL publish.
+        from orchestration.serving import postgres_behind
+
+        p.postgres_behind = postgres_behind(settings.state_dir, settings.postgres_dsn, published.refresh_id)
     return p

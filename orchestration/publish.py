@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -59,16 +60,63 @@ CREATE TABLE IF NOT EXISTS refresh_files (
 """
 
 
+def sql_literal(text: str | Path) -> str:
+    """A string (e.g. a path in ATTACH, which takes no bind parameter) as an SQL literal: a data
+    dir named `Daten 'alt'` must not end the literal early."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+class PublishedFileBusy(RuntimeError):
+    """Another process holds the published file open for writing (a reader that forgot read_only)."""
+
+
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")
+
+
+def busy_error(path: Path, exc: Exception) -> PublishedFileBusy | None:
+    """The German one-line explanation of DuckDB's lock conflict on `path`, or None if `exc`
+    is something else. DuckDB names the holding program and its pid; /proc adds its command line."""
+    text = str(exc)
+    if "Could not set lock" not in text and "Conflicting lock" not in text:
+        return None
+    m = _LOCK_HOLDER.search(text)
+    who = "ein anderes Programm"
+    if m:
+        pid = m.group("pid")
+        try:
+            cmd = " ".join(Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").replace("\0", " ").split())
+        except OSError:
+            cmd = ""
+        cmd = cmd or m.group("prog")
+        who = f"Prozess {pid} ({cmd[:80]}{' …' if len(cmd) > 80 else ''})"
+    return PublishedFileBusy(
+        f"{path} ist von {who} zum Schreiben geöffnet, daher kann nichts veröffentlicht werden. "
+        "Dieses Programm beenden oder die Datei dort nur lesend öffnen "
+        "(duckdb.connect(..., read_only=True)), dann erneut aktualisieren."
+    )
+
+
+def _connect_published(path: Path) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        busy = busy_error(path, exc)
+        if busy is not None:
+            raise busy from None
+        raise
+
+
 @dataclass
 class PublishedState:
     fingerprint: str | None
     files: set[tuple[str, str]]  # (file name, sha256) the published set was built from
+    refresh_id: str | None = None  # the refresh that published it (identifies the set, also after --full)
 
 
 def read_published_state(published_db: Path) -> PublishedState:
     if not published_db.exists():
         return PublishedState(None, set())
-    con = duckdb.connect(str(published_db), read_only=True)
+    con = _connect_published(published_db)
     try:
         row = con.execute(
             "SELECT refresh_id, fingerprint FROM refresh_log ORDER BY published_at DESC LIMIT 1"
@@ -78,7 +126,7 @@ def read_published_state(published_db: Path) -> PublishedState:
         files = con.execute(
             "SELECT file_name, sha256 FROM refresh_files WHERE refresh_id = ?", [row[0]]
         ).fetchall()
-        return PublishedState(row[1], {(f[0], f[1]) for f in files})
+        return PublishedState(row[1], {(f[0], f[1]) for f in files}, row[0])
     finally:
         con.close()
 
@@ -110,7 +158,7 @@ def publish(
     if mode == "incremental" and read_published_state(published_db).fingerprint == fingerprint:
         # Built from exactly the published file versions (e.g. a byte-identical re-delivery):
         # nothing changed, so the published file stays byte-identical and gets no history row.
-        con = duckdb.connect(str(published_db), read_only=True)
+        con = _connect_published(published_db)
         try:
             n_rows = con.execute("SELECT count(*) FROM indicator_values").fetchone()[0]
             tables = [r[0] for r in con.execute(
@@ -121,7 +169,7 @@ def publish(
     tmp = published_db.with_name(f".{published_db.name}.tmp-{os.getpid()}")
     con = duckdb.connect(str(tmp))
     try:
-        con.execute(f"ATTACH '{internal_db}' AS internal (READ_ONLY)")
+        con.execute(f"ATTACH {sql_literal(internal_db)} AS internal (READ_ONLY)")
         tables = [
             r[0]
             for r in con.execute(
@@ -151,7 +199,13 @@ def publish(
         con.execute(REFRESH_LOG_DDL)
         con.execute(REFRESH_FILES_DDL)
         if published_db.exists():
-            con.execute(f"ATTACH '{published_db}' AS previous (READ_ONLY)")
+            try:
+                con.execute(f"ATTACH {sql_literal(published_db)} AS previous (READ_ONLY)")
+            except duckdb.Error as exc:
+                busy = busy_error(published_db, exc)
+                if busy is not None:
+                    raise busy from None
+                raise
             prev_tables = {r[0] for r in con.execute(
                 "SELECT table_name FROM duckdb_tables() WHERE database_name='previous'").fetchall()}
             if "refresh_log" in prev_tables:

@@ -25,7 +25,10 @@ psycopg / ADBC are imported inside functions: this module sits on the CLI import
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
 import secrets
 import time
 from pathlib import Path
@@ -56,6 +59,54 @@ _WAIT_STEP_S = 1.0
 
 class PostgresPublishError(RuntimeError):
     """The Postgres publish failed; the previously published set is still in place."""
+
+
+# --------------------------------------------------------------------------- catch-up state
+# Which published set PostgreSQL holds, so that a refresh after a failed PostgreSQL publish (or
+# after IMON_POSTGRES_DSN was set on an existing installation) is not a no-op. A small JSON
+# file in the state dir, read on the no-op path: no driver import, no connection.
+
+STATE_FILE = "postgres_published.json"
+
+
+def dsn_identity(dsn: str) -> str:
+    """A hash of where the DSN points (host, port, database, user, ...), without the password:
+    a changed target counts as not yet published, a changed password does not."""
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        parts = {k: str(v) for k, v in conninfo_to_dict(dsn).items() if k != "password"}
+    except Exception:  # unparsable: the driver will say so at publish time
+        parts = {"dsn": dsn}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def postgres_behind(state_dir: Path, dsn: str | None, published_refresh_id: str | None,
+                    schema: str = DEFAULT_SCHEMA) -> bool:
+    """True when a PostgreSQL target is configured and does not hold the published set."""
+    if not dsn or published_refresh_id is None:
+        return False
+    try:
+        state = json.loads((Path(state_dir) / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True
+    return state != {"refresh_id": published_refresh_id, "target": dsn_identity(dsn), "schema": schema}
+
+
+def record_postgres_published(state_dir: Path, dsn: str, published_refresh_id: str | None,
+                              schema: str = DEFAULT_SCHEMA) -> None:
+    """After a successful swap: PostgreSQL holds the set of `published_refresh_id`."""
+    state_dir = Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    tmp = state_dir / f".{STATE_FILE}.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps({"refresh_id": published_refresh_id, "target": dsn_identity(dsn),
+                               "schema": schema}), encoding="utf-8")
+    os.replace(tmp, state_dir / STATE_FILE)
+
+
+def forget_postgres_published(state_dir: Path) -> None:
+    """Before a publish attempt: if it fails, the next refresh tries again."""
+    (Path(state_dir) / STATE_FILE).unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -91,6 +142,42 @@ def _scrub(message: str, dsn: str) -> str:
     except Exception:
         return message
     return message.replace(str(password), "***") if password else message
+
+
+# libpq / server messages -> what the operator should know, in German (first match wins).
+_CAUSES = (
+    ("Connection refused", "Verbindung abgelehnt (läuft der Server, stimmen Host und Port in IMON_POSTGRES_DSN?)"),
+    ("could not translate host name", "Rechnername unbekannt (Host in IMON_POSTGRES_DSN prüfen)"),
+    ("Name or service not known", "Rechnername unbekannt (Host in IMON_POSTGRES_DSN prüfen)"),
+    ("timeout expired", "Zeitüberschreitung beim Verbinden (Server oder Netz nicht erreichbar)"),
+    ("No route to host", "Server nicht erreichbar (keine Route zum Host)"),
+    ("password authentication failed", "Anmeldung abgelehnt (Benutzer oder Passwort in IMON_POSTGRES_DSN prüfen)"),
+    ("no password supplied", "Anmeldung abgelehnt: kein Passwort angegeben"),
+    ("no pg_hba.conf entry", "Anmeldung abgelehnt: der Server lässt diesen Benutzer/Rechner nicht zu (pg_hba.conf)"),
+    ("does not exist", None),  # database / role: the server's own words name it
+    ("permission denied", "fehlende Rechte"),
+    ("No space left on device", "kein Speicherplatz mehr auf dem Datenbankserver"),
+    ("the database system is starting up", "der Datenbankserver startet gerade"),
+    ("the database system is shutting down", "der Datenbankserver fährt herunter"),
+    ("server closed the connection unexpectedly", "der Server hat die Verbindung unerwartet beendet"),
+)
+
+
+def cause_de(exc: BaseException, dsn: str = "") -> str:
+    """One German line saying why a PostgreSQL operation failed (password scrubbed)."""
+    text = _scrub(str(exc), dsn) if dsn else str(exc)
+    first = " ".join(text.split())  # one line
+    for needle, german in _CAUSES:
+        if needle.lower() in text.lower():
+            if german is None:
+                detail = next((ln.strip() for ln in text.splitlines() if needle in ln), first)
+                detail = detail.split("FATAL:")[-1].strip()
+                return f"{detail} (Name in IMON_POSTGRES_DSN prüfen)"
+            if german == "fehlende Rechte":
+                return f"fehlende Rechte: {first[:200]}"
+            return german
+    kind = "" if type(exc).__module__.startswith("psycopg") else f"{type(exc).__name__}: "
+    return f"{kind}{first[:300]}"
 
 
 def _duck_select(con: Any, table: str) -> str:
@@ -226,9 +313,12 @@ def serve_setup_sql(reader_role: str = DEFAULT_READER_ROLE, schema: str = DEFAUL
 
     Run it as a superuser in the serving database (the ALTER ROLE attribute line needs
     one before PostgreSQL 16). The password is set separately (`ALTER ROLE ... PASSWORD`).
-    Not covered, because only possible database-wide for PUBLIC: the role can still
-    connect to other databases of the cluster and create TEMP tables; revoke CONNECT /
-    TEMPORARY from PUBLIC there if that matters.
+    PostgreSQL has no per-role "deny": what PUBLIC may, every role may. So TEMPORARY is
+    revoked from PUBLIC on the serving database (the owner keeps it), while CONNECT to
+    *other* databases of the cluster is left to the DBA (a pg_hba.conf line per role is the
+    precise tool; README "Connecting BI tools"). What the role still sees: the system
+    catalogue (names of all schemas, tables, columns, views' definitions, estimated row
+    counts), as in every PostgreSQL database.
     """
     role, lit_role, sch = _ident(reader_role), _literal(reader_role), _ident(schema)
     return f"""\
@@ -253,10 +343,15 @@ ALTER ROLE {role} SET search_path = {sch};
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 REVOKE ALL ON SCHEMA public FROM {role};
 
--- 3. May connect to this database (explicit, in case CONNECT was revoked from PUBLIC).
+-- 3. May connect to this database (explicit, in case CONNECT was revoked from PUBLIC),
+--    but create no temporary tables here: PUBLIC has TEMPORARY on every database by
+--    default and a privilege of PUBLIC cannot be withheld from one role, so it is revoked
+--    from PUBLIC (the database owner keeps it; GRANT TEMPORARY to a role that needs it).
 DO $$
 BEGIN
     EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), {lit_role});
+    EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
+    EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM %I', current_database(), {lit_role});
 END
 $$;
 
@@ -434,9 +529,10 @@ def publish_to_postgres(
     except PostgresPublishError:
         raise
     except Exception as exc:  # psycopg, ADBC and DuckDB each have their own hierarchy
-        kind = "" if isinstance(exc, psycopg.Error) else f"{type(exc).__name__}: "
         raise PostgresPublishError(
-            f"Veröffentlichung nach PostgreSQL ({where}) fehlgeschlagen: {kind}{_scrub(str(exc), dsn)}"
+            f"Veröffentlichung nach PostgreSQL ({where}) fehlgeschlagen: {cause_de(exc, dsn)}. "
+            "Der DuckDB-Stand ist veröffentlicht; die nächste Aktualisierung, die PostgreSQL "
+            "erreicht, holt die Veröffentlichung dort nach."
         ) from exc
     finally:
         if pg is not None:

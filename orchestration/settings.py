@@ -1,4 +1,4 @@
-"""Every setting of the pipeline in one place (shared/spec/warehouse.md, "Settings").
+"""Every setting of the pipeline in one place (docs/contract/warehouse.md, "Settings").
 
 Read from the environment on each call, so tests and the CLI can point a
 process at another data directory without re-importing anything. Kept free of

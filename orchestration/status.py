@@ -85,6 +85,9 @@ def print_status(settings: Settings, limit: int = 10) -> int:
               "Aktualisierung baut alle Modelle neu.")
     if p.key_problem:
         print(f"ACHTUNG: {p.key_problem}")
+    if p.postgres_behind:
+        print("PostgreSQL: hält den veröffentlichten Stand noch nicht (letzte Veröffentlichung dorthin "
+              "fehlgeschlagen oder IMON_POSTGRES_DSN neu); die nächste Aktualisierung holt es nach.")
     print("Letzte Aktualisierungen:")
     history = refresh_history(settings, limit)
     if not history:

@@ -1,4 +1,4 @@
-"""Synthetic extracts in the exact delivery formats of shared/spec/sources.md.
+"""Synthetic extracts in the exact delivery formats of docs/contract/sources.md.
 
 `generate()` simulates the district month by month and writes what each provider
 would deliver:

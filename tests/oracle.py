@@ -1,7 +1,7 @@
 """Independent recomputation ("oracle") of the 17 published indicators.
 
 Plain pandas, straight from the extract files in the inbox layout of
-shared/spec/sources.md, following shared/spec/indicators.md literally. It shares
+docs/contract/sources.md, following docs/contract/indicators.md literally. It shares
 no code with the pipeline (orchestration/, sources/, dbt_project/ models) on
 purpose: it is the reference the published warehouse is compared against, and
 the plain-pandas speed reference of the benchmark.

@@ -16,7 +16,7 @@ import xlsxwriter
 
 from orchestration import gate
 from orchestration.extracts import ParsedFile, parse_file, typed_schema
-from orchestration.gate import FileStats, Finding, check_files, render_data_docs, write_report
+from orchestration.gate import FileStats, Finding, check_files, take_validation_runs, write_report
 from sources.contracts import load_contracts
 
 C = load_contracts()
@@ -316,6 +316,10 @@ def test_values_in_the_wrong_format(tmp_path):
     assert fmt["geburtsjahr"].lines == [4] and fmt["ags"].values == ["8116004"]
     assert fmt["person_id"].lines == [6]
     assert "R2.null" not in rules(out)  # a value that failed typing is not also "empty"
+    txt, js = write_report(parse(p), out, tmp_path / "q")
+    for report in (txt, js):
+        text = report.read_text(encoding="utf-8")
+        assert "x" * 65 not in text and "Kennung 1 (maskiert)" in text and "31.02.2024" in text
 
 
 def test_format_of_month_school_year_flag_and_school_number(tmp_path):
@@ -379,7 +383,8 @@ def test_duplicate_keys(tmp_path):
     rows[4]["person_id"] = "p1"
     p = csv_file(tmp_path, "jobcenter", "2024-01", rows)
     f = only(gate_all(parse(p))[p], "R4.duplicate_key")
-    assert f.lines == [3, 6] and f.values == ["p1", "p1"] and f.column == "person_id"
+    # the lines that share an id, not the id (no person id outside the internal layer)
+    assert f.lines == [3, 6] and f.values == ["Kennung 1 (maskiert)"] * 2 and f.column == "person_id"
     ss = [row("schulstatistik", 0), row("schulstatistik", 1), row("schulstatistik", 0, schueler="5")]
     q = csv_file(tmp_path, "schulstatistik", "2024", ss)
     f = only(gate_all(parse(q))[q], "R4.duplicate_key")
@@ -604,13 +609,15 @@ def test_report_files(tmp_path):
     text = txt.read_text(encoding="utf-8")
     assert "jobcenter_2024-01.csv" in text and "ABGELEHNT" in text
     assert "Regel 4 der Liefervereinbarung (R4.duplicate_key)" in text
-    assert "Zeilen (Kopfzeile = 1): 3, 5" in text and "Zeile 5: »p1«" in text
+    # the lines that share the id, not the id
+    assert "Zeilen (Kopfzeile = 1): 3, 5" in text and "Zeile 5: »Kennung 1 (maskiert)«" in text
+    assert "p1" not in text.replace("jobcenter_2024-01", "")
     assert "Regel 2 der Liefervereinbarung (R2.null)" in text and "Spalte:    geschlecht" in text
     assert "Datei korrigieren und erneut liefern" in text
     d = json.loads(js.read_text(encoding="utf-8"))
     assert d["passed"] is False and d["sha256"] == parsed.sha256
     dup = next(f for f in d["findings"] if f["rule"] == "R4.duplicate_key")
-    assert dup["lines"] == [3, 5] and dup["values"] == ["p1", "p1"] and dup["rule_number"] == 4
+    assert dup["lines"] == [3, 5] and dup["values"] == ["Kennung 1 (maskiert)"] * 2 and dup["rule_number"] == 4
 
 
 def test_volume_report_says_how_to_accept(tmp_path):
@@ -627,12 +634,21 @@ def test_passing_file_report_and_data_docs(tmp_path):
     p = jc_file(tmp_path, "2024-01", 3)
     bad = csv_file(tmp_path, "abh_bestand", "2024-01", [row("abh_bestand", 0, aufenthaltsstatus="XYZ")])
     parsed = parse(p)
+    take_validation_runs()  # what earlier tests in this process validated
     gate_all(parsed, parse(bad))
     txt, _ = write_report(parsed, [], tmp_path)
     assert "ANGENOMMEN" in txt.read_text(encoding="utf-8")
-    index = render_data_docs(tmp_path / "docs")
-    page = index.read_text(encoding="utf-8")
-    assert index.name == "index.html"
+    from orchestration.data_docs import record_run
+    from orchestration.ingest import IngestOutcome
+
+    docs = tmp_path / "docs"
+    for file_type, name in (("jobcenter", p.name), ("abh_bestand", bad.name)):
+        runs = take_validation_runs({file_type})
+        assert len(runs) == 1
+        index = record_run(docs, "run-1", file_type, runs, IngestOutcome(file_type, loaded=[name]))
+    assert take_validation_runs() == []  # taken once
+    page = (docs / "runs" / "run-1.html").read_text(encoding="utf-8")
+    assert index.name == "index.html" and "runs/run-1.html" in index.read_text(encoding="utf-8")
     assert "jobcenter_2024-01.csv" in page and "expect_compound_columns_to_be_unique" in page
     assert "abh_bestand_2024-01.csv: 1" in page and "XYZ" in page
     assert "https://" not in page  # self-contained: opens on an offline machine

@@ -1,7 +1,7 @@
 """The synthetic-extract generator (sources/generator.py) and the fault injector (sources/faults.py).
 
 Real files on disk, read back with plain csv/openpyxl (independent of the pipeline's parser):
-formats of shared/spec/sources.md, consistency rules the gate enforces, determinism, and that
+formats of docs/contract/sources.md, consistency rules the gate enforces, determinism, and that
 every fault breaks its file exactly where it says.
 """
 

@@ -314,6 +314,35 @@ def test_reader_role_reads_marts_and_nothing_else(pg, tmp_path):
                     r.execute(stmt)
 
 
+def test_reader_role_no_temp_tables_and_what_it_still_sees(pg, tmp_path):
+    """What README "Connecting BI tools" says the role can and cannot do, checked on the server."""
+    publish_to_postgres(make_duck(tmp_path / "v1.duckdb", 1), pg.dsn, reader_role=pg.role)
+    with psycopg.connect(pg.dsn, autocommit=True) as c:
+        c.execute("CREATE SCHEMA IF NOT EXISTS private")
+        c.execute("CREATE TABLE IF NOT EXISTS private.clients AS SELECT g AS person_id FROM generate_series(1, 50) g")
+        c.execute("ANALYZE private.clients")
+    with psycopg.connect(pg.reader_dsn, autocommit=True) as r:
+        # No temporary tables, not even in a read-write transaction.
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="temporary"):
+            with r.transaction():
+                r.execute("SET TRANSACTION READ WRITE")
+                r.execute("CREATE TEMP TABLE scratch (x int)")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            r.execute("SELECT count(*) FROM private.clients")
+        # The catalogue stays readable, as in every PostgreSQL database: names, columns and
+        # estimated row counts of other schemas' tables (never their rows).
+        assert r.execute("SELECT reltuples FROM pg_class WHERE relname = 'clients'").fetchone() == (50,)
+        assert r.execute("SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                         "WHERE c.relname = 'clients' AND a.attnum > 0").fetchall() == [("person_id",)]
+        assert r.execute("SELECT count(*) FROM pg_stats WHERE tablename = 'clients'").fetchone() == (0,)
+        assert r.execute("SELECT count(*) FROM indicator_values").fetchone()[0] > 0
+    # Other databases of the cluster: CONNECT belongs to PUBLIC there (pg_hba.conf restricts it).
+    from psycopg.conninfo import make_conninfo
+
+    with psycopg.connect(make_conninfo(pg.reader_dsn, dbname="postgres"), autocommit=True) as other:
+        assert other.execute("SELECT current_user").fetchone() == (pg.role,)
+
+
 def test_missing_reader_role_only_warns(pg, tmp_path, caplog):
     res = publish_to_postgres(make_duck(tmp_path / "v1.duckdb", 1), pg.dsn, reader_role="gibt_es_nicht_xyz")
     assert res["indicators"] == 3

@@ -45,7 +45,7 @@ def ingest_asset(contract: Contract) -> dg.AssetsDefinition:
         ),
         check_specs=[
             dg.AssetCheckSpec("gate", asset=key, blocking=True,
-                              description="Every new file of this type passed the delivery contract (sources.md rules 1-8 and our own)."),
+                              description="Every new file of this type passed the delivery contract (docs/contract/sources.md rules 1-8 and our own)."),
             dg.AssetCheckSpec("gate_warnings", asset=key, blocking=False,
                               description="Soft rules (e.g. over-occupancy, unknown columns): reported, never blocking."),
         ],
@@ -53,10 +53,12 @@ def ingest_asset(contract: Contract) -> dg.AssetsDefinition:
     def _ingest(context: dg.AssetExecutionContext, refresh: RefreshRun) -> dg.MaterializeResult:
         settings = get_settings()
         out = ingest_file_type(contract, settings, refresh.full, log=context.log.info)
-        if out.loaded and any(k == "gate" for k in out.seconds):
-            from orchestration.gate import render_data_docs
+        if out.loaded or out.quarantined:  # the gate ran: passed or blocked, the data docs say so
+            from orchestration.data_docs import record_run
+            from orchestration.gate import take_validation_runs
 
-            render_data_docs(settings.reports_dir / "data-docs" / contract.file_type, {contract.file_type})
+            record_run(settings.reports_dir / "data-docs", context.run.run_id, contract.file_type,
+                       take_validation_runs({contract.file_type}), out)
         pause_point(f"ingest:{contract.file_type}")
         reports = [str(q.report_txt) for q in out.quarantined]
         return dg.MaterializeResult(
@@ -258,17 +260,21 @@ def published_warehouse(context: dg.AssetExecutionContext, refresh: RefreshRun) 
     kinds={"postgres"},
     output_required=False,
     description="The published marts in PostgreSQL schema `monitoring` (only when IMON_POSTGRES_DSN is set), "
-    "swapped in one transaction.",
+    "swapped in one transaction. Always the current published set, also when the DuckDB publish was "
+    "skipped as identical: a refresh after a failed PostgreSQL publish catches up.",
 )
 def postgres_serving(context: dg.AssetExecutionContext):
     settings = get_settings()
     if not settings.postgres_dsn:
         context.log.info("IMON_POSTGRES_DSN not set: no PostgreSQL publish")
         return
-    from orchestration.serving import publish_to_postgres
+    from orchestration import serving
 
-    info = publish_to_postgres(settings.published_db, settings.postgres_dsn,
-                               reader_role=settings.postgres_reader_role)
+    published = read_published_state(settings.published_db).refresh_id
+    serving.forget_postgres_published(settings.state_dir)  # a failure below leaves it marked as behind
+    info = serving.publish_to_postgres(settings.published_db, settings.postgres_dsn,
+                                       reader_role=settings.postgres_reader_role)
+    serving.record_postgres_published(settings.state_dir, settings.postgres_dsn, published)
     yield dg.Output(None, metadata={k: v for k, v in info.items() if isinstance(v, (int, float))})
 
 

@@ -6,7 +6,7 @@ import dagster as dg
 
 from orchestration import warehouse as wh
 from orchestration.defs.assets import INDICATOR_VALUES
-from orchestration.publish import FORBIDDEN_COLUMNS, MARTS_SCHEMA
+from orchestration.publish import FORBIDDEN_COLUMNS, MARTS_SCHEMA, sql_literal
 from orchestration.settings import get_settings, pause_point
 
 
@@ -34,7 +34,7 @@ def no_published_period_lost() -> dg.AssetCheckResult:
         return dg.AssetCheckResult(passed=True, metadata={"note": "nothing published yet"})
     con = wh.connect(settings.internal_db, read_only=True)
     try:
-        con.execute(f"ATTACH '{settings.published_db}' AS published (READ_ONLY)")
+        con.execute(f"ATTACH {sql_literal(settings.published_db)} AS published (READ_ONLY)")
         lost = con.execute(
             f"""SELECT DISTINCT indicator_id, period FROM published.main.indicator_values
                 EXCEPT SELECT DISTINCT indicator_id, period FROM {MARTS_SCHEMA}.indicator_values

@@ -17,7 +17,7 @@ refresh_job = dg.define_asset_job(
     "refresh",
     selection=dg.AssetSelection.all(),
     executor_def=dg.in_process_executor,  # one process: 8 s instead of 69 s for the multiprocess executor
-    description="Gate new extracts, load them, build the marts, check them and publish (warehouse.md).",
+    description="Gate new extracts, load them, build the marts, check them and publish (docs/contract/warehouse.md).",
 )
 
 
