@@ -584,21 +584,27 @@ def test_fault_registry():
     rules = {f.rule for f in FAULTS.values()}
     assert rules == {"R1.encoding", "R1.format", "R1.sheet", "R2.missing_column", "R2.format", "R2.range",
                      "R2.null", "R3.code", "R4.duplicate_key", "R5.period", "R6.cross_field", "R7.header_only",
-                     "R8.volume", "X.future_date", "X.municipality_missing", "X.school_truncated"}
+                     "R7.municipalities", "R8.volume", "X.future_date", "X.municipality_missing",
+                     "X.school_truncated", "X.kita_truncated"}
     assert {f.file_types[0] for f in FAULTS.values() if f.rule == "R6.cross_field"} == {
-        "jobcenter", "abh_bestand", "unterbringung"}
+        "jobcenter", "abh_bestand", "unterbringung", "esu"}
+    # every cross-field rule of esu on its own: the examination year, u8 both ways, measles
+    assert {k for k in FAULTS if k.startswith("R6.cross_field:esu")} == {
+        "R6.cross_field:esu", "R6.cross_field:esu:u8", "R6.cross_field:esu:u8_ohne_heft", "R6.cross_field:esu:masern"}
+    assert {f.file_types[0] for f in FAULTS.values() if f.rule == "R8.volume"} == {
+        c.file_type for c in C.values() if c.stock}
     for rule in ("R1.format", "R2.missing_column", "R2.format", "R2.null", "R3.code", "R4.duplicate_key",
                  "R5.period"):
         assert {f.file_types[0] for f in FAULTS.values() if f.rule == rule} == set(C), rule
     assert "R7.header_only:abh_einbuergerungen" not in FAULTS  # header-only is legal there
-    assert all(k == f"{f.rule}:{f.file_types[0]}" for k, f in FAULTS.items())
+    assert all(k.startswith(f"{f.rule}:{f.file_types[0]}") and k.count(":") in (1, 2) for k, f in FAULTS.items())
 
 
 @pytest.mark.parametrize("key", [k for k in FAULTS if not k.startswith("X.future_date")])
-def test_fault_changes_the_file_where_it_says(key, corpus, tmp_path):
+def test_fault_changes_the_file_where_it_says(key, corpus, years, tmp_path):
     fault = FAULTS[key]
     ft = fault.file_types[0]
-    src = pick_source(corpus, fault)
+    src = pick_source(corpus, fault) or pick_source(years, fault)  # years: yearly types with a year before
     assert src is not None, key
     dst = tmp_path / src.parent.name / src.name
     exp = fault.apply(src, dst)
@@ -656,8 +662,10 @@ def test_fault_changes_the_file_where_it_says(key, corpus, tmp_path):
             assert rows == [] and n_src > 0
         elif fault.rule == "R8.volume":
             assert len(rows) < 0.7 * n_src
-        elif fault.rule == "X.school_truncated":
+        elif fault.rule in ("X.school_truncated", "X.kita_truncated"):
             assert len(rows) < 0.5 * n_src
+        elif fault.rule == "R7.municipalities":
+            assert len(rows) == n_src - 1 and len({r["ags"] for r in read(src)} - {r["ags"] for r in rows}) == 1
         elif fault.rule == "X.municipality_missing":
             gone = {r["ags"] for r in read(src)} - {r["ags"] for r in rows}
             assert len(gone) == 1 and exp.column == "ags"
