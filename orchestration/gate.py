@@ -42,9 +42,10 @@ SCHOOL_TRUNCATION = 0.50  # own rule: a school file below half of last year's ro
 # rows: under rule 8's 30 %). One or a few gone is normal in small places: a warning only.
 MUNICIPALITIES_GONE_MIN = 5
 MUNICIPALITIES_GONE_SHARE = 0.10
-# ... and only where the previous file had this many rows per municipality on average: in a small
-# file (care assistance, small scales) many places have a case one year and none the next.
-MUNICIPALITIES_GONE_MIN_ROWS_PER_PLACE = 20
+# Stock files too sparse for the rule: a few thousand cases a year over 44 places (examined
+# children, care assistance), so several small places with a case one year and none the next is
+# normal: for them a municipality gone is always only a warning.
+SPARSE_STOCK_TYPES = {"esu", "hilfe_zur_pflege"}
 KITA_TRUNCATION = 0.50  # own rule: the same for the day-care file (plus municipalities gone)
 CHUNK_ROWS = 1_000_000  # rows per GX pass at most (an ingest batch of 48 MB is ~700k rows: one pass)
 
@@ -732,7 +733,7 @@ def _cross_file_rules(files: list[ParsedFile], history: list[FileStats], accepte
         if c.stock and prev is not None and p.row_count > 0 and "ags" in c.column_names:
             gone = sorted(prev.ags - cur.ags)
             listed = [f"{a} {names.get(a, '')}".strip() for a in gone[:MAX_SAMPLES]]
-            dense = prev.row_count >= MUNICIPALITIES_GONE_MIN_ROWS_PER_PLACE * max(len(prev.ags), 1)
+            dense = c.file_type not in SPARSE_STOCK_TYPES
             if dense and len(gone) >= max(MUNICIPALITIES_GONE_MIN, MUNICIPALITIES_GONE_SHARE * len(prev.ags)):
                 fs.append(Finding(
                     "X.municipality_missing", "error",
