@@ -710,3 +710,18 @@ def test_generator_detects_drift_and_a_new_indicator(tmp_path, monkeypatch):
                       "models/marts/wide_arbeit.sql", "models/marts/_marts__wide.yml"}
     assert "arb_05_fluchtkontext" in new[DBT_PROJECT / "models" / "marts" / "_marts__wide.yml"]
     assert '"ARB-05"' in new[DBT_PROJECT / "macros" / "catalogue.sql"]
+
+
+def test_generator_rejects_an_unknown_publication_rule(tmp_path):
+    """A typo in published_when is named with the indicator instead of surfacing as a dbt
+    compile error in the generated int_indicator_periods."""
+    text = catalogue.CATALOGUE_FILE.read_text(encoding="utf-8")
+    rule = "published_when: {driver: kita, needs: [{file: bevoelkerung, at: year-1}]}"
+    assert rule in text
+    bad = tmp_path / "indicators.yml"
+    bad.write_text(text.replace(rule, "published_when: {driver: kita, needs: [{file: bevoelkerng, at: yaer-1}]}"),
+                   encoding="utf-8")
+    with pytest.raises(ValueError) as err:
+        catalogue.dbt_files(catalogue.load(bad))
+    assert "REG-03: file type 'bevoelkerng' is not in sources/contracts.yml" in str(err.value)
+    assert "REG-03: needs at 'yaer-1'" in str(err.value)
