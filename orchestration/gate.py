@@ -733,7 +733,7 @@ def _kita_truncated(p: ParsedFile, prev: FileStats, cur: FileStats) -> list[Find
         "X.kita_truncated", "error",
         f"Nur {p.row_count / prev.row_count * 100:.0f} % der Zeilen des Vorjahres {prev.period} "
         f"({_num(prev.row_count)} → {_num(p.row_count)} Zeilen), {len(gone)} von {len(prev.ags)} Gemeinden "
-        f"des Vorjahres fehlen; die Datei ist vermutlich abgeschnitten.",
+        f"des Vorjahres {'fehlt' if len(gone) == 1 else 'fehlen'}; die Datei ist vermutlich abgeschnitten.",
         None, max(prev.row_count - p.row_count, len(gone)), [],
         [f"{prev.period}: {prev.row_count}", f"{p.period}: {p.row_count}"]
         + [f"{a} {names.get(a, '')}".strip() for a in gone[:MAX_SAMPLES - 2]])]
