@@ -11,8 +11,10 @@ with joined as (
         internal.numerator as internal_numerator,
         internal.denominator as internal_denominator,
         internal.value as internal_value,
-        internal.numerator in (1, 2)
-            or (internal.unit = 'prozent' and internal.denominator_count in (1, 2)) as must_suppress
+        coalesce(internal.unit <> 'anzahl_gemeinden' and not internal.is_undefined and (
+            internal.numerator in (1, 2)
+            or (internal.unit in ('prozent', 'je_100', 'je_1000') and internal.denominator_count in (1, 2))
+        ), false) as must_suppress
     from {{ ref('indicator_values') }} as published
     inner join {{ ref('int_indicator_values_unsuppressed') }} as internal
         on internal.indicator_id = published.indicator_id

@@ -12,9 +12,12 @@ with unsuppressed as (
 flagged as (
     select
         *,
+        -- anzahl_gemeinden counts no people, an undefined cell has no figure: never suppressed
         coalesce(
-            numerator in (1, 2)
-            or (unit = 'prozent' and denominator_count in (1, 2)),
+            unit <> 'anzahl_gemeinden' and not is_undefined and (
+                numerator in (1, 2)
+                or (unit in ('prozent', 'je_100', 'je_1000') and denominator_count in (1, 2))
+            ),
             false
         ) as is_suppressed
     from unsuppressed
