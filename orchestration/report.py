@@ -264,11 +264,10 @@ def shown(r: dict | None, col: str = "value"):
     non-answering municipality's (no numerator although not suppressed), else the number/None."""
     if r is None:
         return None
-    if col in ("value", "numerator", "denominator"):
-        if r.get("is_suppressed"):
-            return SUPPRESSED
-        if is_no_answer(r):
-            return NO_ANSWER
+    if col in ("value", "numerator", "denominator") and r.get("is_suppressed"):
+        return SUPPRESSED
+    if col == "value" and is_no_answer(r):
+        return NO_ANSWER  # said once, at the value; numerator and denominator show a plain "–"
     return r.get(col)
 
 
@@ -581,10 +580,11 @@ def _district_row(ind: Indicator, g: str | None) -> dict | None:
 
 
 def render_indicator(site: Site, ind: Indicator, fld: catalogue.Field) -> None:
-    latest_t, series_t = _indicator_tables(ind)
-    write_csv(site.out / "downloads" / f"{ind.id}_aktuell.csv", latest_t)
-    write_csv(site.out / "downloads" / f"{ind.id}_zeitreihe.csv", series_t)
-    write_xlsx(site.out / "downloads" / f"{ind.id}.xlsx", [latest_t, series_t], _indicator_notes(ind))
+    if ind.rows:  # a page without values offers no downloads
+        latest_t, series_t = _indicator_tables(ind)
+        write_csv(site.out / "downloads" / f"{ind.id}_aktuell.csv", latest_t)
+        write_csv(site.out / "downloads" / f"{ind.id}_zeitreihe.csv", series_t)
+        write_xlsx(site.out / "downloads" / f"{ind.id}.xlsx", [latest_t, series_t], _indicator_notes(ind))
 
     prev_label, yb_label = comparison_labels(ind.kind)
     names: dict[str, str] = {}
