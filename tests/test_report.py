@@ -847,3 +847,35 @@ def save_screenshot(shot: Path, dest: Path) -> None:
     if os.environ.get("IMON_UPDATE_SCREENSHOTS") == "1":
         dest.parent.mkdir(exist_ok=True)
         shutil.copy(shot, dest)
+
+
+# --------------------------------------------------------------------------- the real pipeline
+
+def test_report_of_a_real_refresh_follows_the_catalogue(refreshed):
+    """The report that `imon refresh` wrote (tests/conftest.py): a page per field with published
+    values, in the catalogue's order; the others named as without data; every published indicator
+    with its page in its unit; the dbt docs (built before the report) linked, the data docs where
+    they exist."""
+    data = refreshed / "data"
+    out, db = data / "reports", data / "published" / "monitoring.duckdb"
+    index = (out / "index.html").read_text(encoding="utf-8")
+    published = dict(q(db, "SELECT DISTINCT v.indicator_id, v.unit FROM indicator_values v"))
+    assert published
+    with_values = [f for f in CAT.fields if any(i.field == f.slug and i.id in published for i in CAT.indicators)]
+    nav = re.findall(r'<li><a href="([a-z]+)\.html"', index)
+    assert nav == ["index"] + [f.slug for f in with_values]
+    without = [f for f in CAT.fields if f not in with_values]
+    pending = re.search(r'<p class="hint pending">(.*?)</p>', index)
+    if without:
+        assert all(f.name in pending.group(1) for f in without)
+        assert not any((out / f"{f.slug}.html").exists() for f in without)
+    else:
+        assert pending is None
+    for ind, unit in published.items():
+        page = (out / f"indikator-{ind.lower()}.html").read_text(encoding="utf-8")
+        assert f"Einheit: {report.UNITS[unit].label}" in page, ind
+        assert embedded_json(out / f"indikator-{ind.lower()}.html")["suffix"] == report.UNITS[unit].suffix
+    assert f'<span class="pill">{len(published)} Indikatoren</span>' in index
+    docs = re.findall(r'href="([a-z-]+/index\.html)"', re.search(r'<p class="docs">(.*?)</p>', index, re.S).group(1))
+    assert "dbt-docs/index.html" in docs and (out / "dbt-docs" / "index.html").is_file()
+    assert ("data-docs/index.html" in docs) == (out / "data-docs" / "index.html").is_file()
