@@ -680,6 +680,7 @@ class FieldCard:
 
 def render_field(site: Site, fld: catalogue.Field, inds: list[Indicator], regions: list[tuple[str, str]]) -> None:
     cards = [FieldCard(ind, ind.main_group, _district_row(ind, ind.main_group)) for ind in inds]
+    inds = [ind for ind in inds if ind.rows]  # the matrix and downloads: indicators with values
     # Matrix: regions x indicators (main group, latest period), value and change on a year before.
     latest = {ind.id: {r["region_code"]: r for r in ind.latest_rows(ind.main_group)} if ind.main_group else {}
               for ind in inds}
@@ -709,7 +710,7 @@ def render_field(site: Site, fld: catalogue.Field, inds: list[Indicator], region
                    [f"Handlungsfeld {fld.name} – Integrationsmonitor Landkreis Esslingen", NOTE_SUPPRESSED, NOTE_NA,
                     NOTE_PP, NOTE_UNIT, NOTE_POSITION, NOTE_STATUS] + _row_notes(shown_rows))
     site.page("field.html", f"{fld.slug}.html", fld.name, f"{fld.slug}.html",
-              field=fld, inds=inds, cards=cards, matrix=matrix,
+              field=fld, inds=inds, cards=cards, columns=[c for c in cards if c.ind.rows], matrix=matrix,
               matrix_notes=[NOTE_POSITION] + _row_notes(shown_rows),
               files=[("Excel (XLSX)", f"handlungsfeld_{fld.slug}.xlsx"),
                      ("CSV", f"handlungsfeld_{fld.slug}.csv")])

@@ -281,6 +281,15 @@ def test_all_pages_and_downloads_exist(built):
                 assert not (out / "downloads" / f).exists(), f
     for ind in WITHOUT_VALUES:
         assert "noch keine Werte veröffentlicht" in (out / f"indikator-{ind.lower()}.html").read_text(encoding="utf-8")
+        field = FIELD_NAMES[CAT.indicator(ind).field]
+        overview = {a.get("data-indicator"): c for t in tables_of(built.index) for a, c in t["rows"]}
+        assert overview[ind][1:] == ["noch keine Daten"], overview[ind]
+        card = re.search(rf'<div class="card" data-indicator="{ind}">.*?</div></div>',
+                         (out / f"{CAT.indicator(ind).field}.html").read_text(encoding="utf-8")).group(0)
+        assert "noch keine Daten" in card, field
+        matrix = [t for t in tables_of(out / f"{CAT.indicator(ind).field}.html")
+                  if "matrix" in t["attrs"].get("class", "")][0]
+        assert not any(h.startswith(ind) for h in matrix["head"])  # no column of dashes
     assert (out / "downloads" / "zielerreichung.csv").is_file()
     assert not list(out.glob(".bericht-*")), "staging folder left behind"
     # reasonably sized: data only on the indicator pages
