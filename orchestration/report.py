@@ -109,7 +109,7 @@ NOTE_NO_ANSWER = ("– keine Angabe = die Gemeinde hat die Frage nicht beantwort
                   "Gemeinde noch im Kreiswert (nicht aus Datenschutzgründen gesperrt)")
 NOTE_PP = "Pp. = Prozentpunkte (Veränderungen und Abweichungen von Prozentwerten)"
 NOTE_POSITION = ("Lage zum Kreiswert (nur Quoten der Gemeinden): „gleich“, wenn die Abweichung höchstens "
-                 "5 % des Kreiswerts beträgt (mindestens 0,1 Pp.), sonst „über“/„unter“. "
+                 "5 % des Kreiswerts beträgt (mindestens 0,1 Pp. bzw. 0,1 je 1.000/je 100), sonst „über“/„unter“. "
                  "Über oder unter dem Kreiswert ist für sich weder gut noch schlecht.")
 NOTE_STATUS = ("Zielstatus: „auf Kurs“ = Ziel erreicht oder die Entwicklung des letzten Jahres erreicht es im "
                "gleichen Tempo bis zum Zieljahr; „beobachten“ = Entwicklung in Zielrichtung, aber zu langsam, "
