@@ -50,6 +50,7 @@ from typing import NamedTuple
 
 import duckdb
 import jinja2
+from markupsafe import Markup
 
 from orchestration.settings import DISTRICT_CODE, TARGETS_FILE
 from sources import catalogue
@@ -477,9 +478,9 @@ class Site:
         self.stand = stand
         self.generated = generated
         self.env = _environment()
-        self.css = jinja2.utils.markupsafe.Markup((ASSETS_DIR / "report.css").read_text(encoding="utf-8"))
+        self.css = Markup((ASSETS_DIR / "report.css").read_text(encoding="utf-8"))
         js = (ASSETS_DIR / "report.js").read_text(encoding="utf-8")
-        self.js = jinja2.utils.markupsafe.Markup(js.replace("</script", "<\\/script"))
+        self.js = Markup(js.replace("</script", "<\\/script"))
         self.nav = [("index.html", "Übersicht")] + [(f"{f.slug}.html", f.name) for f in fields]
         self.docs = list(docs)
         (out / "downloads").mkdir(parents=True, exist_ok=True)
@@ -489,7 +490,7 @@ class Site:
         payload = None
         if data is not None:
             text = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
-            payload = jinja2.utils.markupsafe.Markup(text)  # JSON, with "</" escaped for the script element
+            payload = Markup(text)  # JSON, with "</" escaped for the script element
         html_text = self.env.get_template(template).render(
             site=self, title=title, active=active, data=payload, **context)
         (self.out / filename).write_text(html_text, encoding="utf-8")

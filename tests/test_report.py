@@ -565,6 +565,22 @@ def test_docs_are_linked_only_where_they_exist(built, tmp_path):
     assert all((out / href).is_file() for href in links("index.html"))  # relative to the page
 
 
+def test_catalogue_texts_are_escaped(built, tmp_path):
+    """Autoescaping: a name or definition with markup is shown as text, never as HTML."""
+    db = tmp_path / "monitoring.duckdb"
+    shutil.copy(built.db, db)
+    with duckdb.connect(str(db)) as con:
+        con.execute("UPDATE indicators SET name_de = '<b>Quote</b> & \"mehr\"', "
+                    "definition = '<script>alert(1)</script>' WHERE indicator_id = 'ARB-02'")
+    write_report(db, tmp_path / "reports")
+    for page in ("indikator-arb-02.html", "arbeit.html", "index.html"):
+        text = (tmp_path / "reports" / page).read_text(encoding="utf-8")
+        assert "&lt;b&gt;Quote&lt;/b&gt; &amp;" in text, page
+        assert "<b>Quote</b>" not in text and "<script>alert(1)" not in text, page
+    data = embedded_json(tmp_path / "reports" / "indikator-arb-02.html")
+    assert data["name"] == '<b>Quote</b> & "mehr"'  # JSON keeps the text; the page never parses it as HTML
+
+
 def test_german_number_format():
     assert fmt_de(1234.5, 1) == "1.234,5"
     assert fmt_de(1234567, 0) == "1.234.567"
