@@ -9,7 +9,9 @@ the plain-pandas speed reference of the benchmark.
 Public API
     compute_indicators(extract_dir, reference_dir) -> DataFrame   published figures
     compute_unsuppressed(extract_dir, reference_dir) -> DataFrame same grid, rule not applied
-    apply_suppression(frame) -> DataFrame                         the confidentiality rule
+    apply_suppression(frame) -> DataFrame                         both confidentiality rules
+    apply_primary(frame) -> DataFrame                             the primary rule alone
+    secondary_cells(frame, primary) -> {row label: round}         the secondary rule's rounds
 
 The frame has the columns of `indicator_values` (warehouse.md). `period_end` is
 a pandas datetime64 column (midnight Timestamps), `numerator`/`denominator`/
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import re
 import sys
 import time
@@ -36,6 +39,9 @@ import numpy as np
 import pandas as pd
 
 DISTRICT_CODE = "08116"
+# Read as data for the lists of groups and partitions (the secondary rule needs them); the
+# formulas below are this file's own.
+CATALOGUE_FILE = Path(__file__).resolve().parents[1] / "sources" / "indicators.yml"
 DISTRICT_NAME = "Landkreis Esslingen"
 
 COLUMNS = [
@@ -569,17 +575,100 @@ def compute_unsuppressed(extract_dir: Path, reference_dir: Path) -> pd.DataFrame
     return grid.result()
 
 
-def apply_suppression(frame: pd.DataFrame) -> pd.DataFrame:
+@functools.lru_cache(maxsize=None)
+def _catalogue_lines(catalogue_file: Path = CATALOGUE_FILE) -> dict[str, tuple[list[str], list[list[str]]]]:
+    """indicator id -> (its groups in the listed order, its partitions of `insgesamt`), read as
+    plain data from the catalogue (the lists, not the formulas)."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    raw = yaml.load(Path(catalogue_file).read_text(encoding="utf-8"), Loader=loader)
+    return {e["id"]: ([str(g) for g in e["groups"]],
+                      [[str(g) for g in p] for p in e.get("partitions", [])])
+            for e in raw["indicators"]}
+
+
+def _figure(frame: pd.DataFrame) -> pd.Series:
+    """The figure of a cell before any suppression: the value of a count, the count of people
+    (or places) behind the denominator of a rate; for ARB-03 the integer 12-month sum of stocks
+    behind the average (= denominator * 12)."""
+    count = frame["unit"].isin(["anzahl", "anzahl_gemeinden"])
+    behind = frame["denominator"].where(frame["indicator_id"] != "ARB-03",
+                                        (frame["denominator"] * 12).round())
+    return frame["numerator"].where(count, behind)
+
+
+def _blank(out: pd.DataFrame, suppressed: pd.Series) -> pd.DataFrame:
+    out.loc[suppressed.to_numpy(dtype=bool), ["numerator", "denominator", "value"]] = np.nan
+    out["is_suppressed"] = out["is_suppressed"].astype(bool) | suppressed.to_numpy(dtype=bool)
+    return out
+
+
+def apply_primary(frame: pd.DataFrame) -> pd.DataFrame:
     """Primary confidentiality rule: a count of 1 or 2, or a rate whose numerator or
     denominator is 1 or 2, loses numerator, denominator and value. For ARB-03 the rule
-    looks at the integer 12-month sum of stocks (= denominator * 12), not the average."""
+    looks at the integer 12-month sum of stocks (= denominator * 12), not the average.
+    anzahl_gemeinden (municipalities, not people) is never suppressed."""
     out = frame.copy()
-    basis = out["denominator"].where(out["indicator_id"] != "ARB-03",
-                                     (out["denominator"] * 12).round())
-    suppressed = out["numerator"].isin([1, 2]) | basis.isin([1, 2])
-    out.loc[suppressed, ["numerator", "denominator", "value"]] = np.nan
-    out["is_suppressed"] = suppressed.to_numpy(dtype=bool)
-    return out
+    out["is_suppressed"] = False
+    people = out["unit"] != "anzahl_gemeinden"
+    suppressed = people & (out["numerator"].isin([1, 2]) | _figure(out).isin([1, 2]))
+    return _blank(out, suppressed)
+
+
+def secondary_cells(unsuppressed: pd.DataFrame, primary: pd.Series,
+                    catalogue_file: Path = CATALOGUE_FILE) -> dict[int, int]:
+    """The secondary rule of indicators.md, literally: row label -> round in which it was
+    chosen. `unsuppressed` holds the figures before any suppression, `primary` (same index)
+    says which cells the primary rule suppressed."""
+    lists = _catalogue_lines(catalogue_file)
+    figure = _figure(unsuppressed).to_dict()
+    region = unsuppressed["region_code"].to_dict()
+    group_index = {label: lists[i][0].index(g) for label, i, g in
+                   zip(unsuppressed.index, unsuppressed["indicator_id"], unsuppressed["group_code"])}
+
+    # every line as (total, [parts]), by row label
+    lines: list[tuple[object, list]] = []
+    for (indicator, _period), cells in unsuppressed.groupby(["indicator_id", "period"], sort=False):
+        if (cells["unit"] == "anzahl_gemeinden").all():
+            continue  # counts no people: never suppressed
+        groups, partitions = lists[indicator]
+        at = {(r, g): label for label, r, g in zip(cells.index, cells["region_code"], cells["group_code"])}
+        municipalities = sorted({r for r in cells["region_code"] if r != DISTRICT_CODE})
+        for g in groups:  # regional lines
+            lines.append((at[(DISTRICT_CODE, g)], [at[(r, g)] for r in municipalities]))
+        for partition in partitions:  # group lines
+            for r in [DISTRICT_CODE] + municipalities:
+                lines.append((at[(r, "insgesamt")], [at[(r, g)] for g in partition]))
+
+    suppressed = {label for label, hit in primary.items() if hit}
+    chosen_in: dict[int, int] = {}
+    round_no = 0
+    while True:
+        round_no += 1
+        chosen = set()
+        for total, parts in lines:
+            if total in suppressed:
+                continue
+            if sum(1 for p in parts if p in suppressed) != 1:
+                continue
+            candidates = [p for p in parts if p not in suppressed and figure[p] > 0]
+            if candidates:
+                chosen.add(min(candidates, key=lambda p: (figure[p], region[p], group_index[p])))
+            else:
+                chosen.add(total)
+        if not chosen:
+            return chosen_in
+        suppressed |= chosen
+        chosen_in.update({label: round_no for label in chosen})
+
+
+def apply_suppression(frame: pd.DataFrame, catalogue_file: Path = CATALOGUE_FILE) -> pd.DataFrame:
+    """Both confidentiality rules on the unsuppressed grid: primary, then the rounds of the
+    secondary rule."""
+    out = apply_primary(frame)
+    extra = secondary_cells(frame, out["is_suppressed"], catalogue_file)
+    return _blank(out, pd.Series(out.index.isin(list(extra)), index=out.index))
 
 
 def compute_indicators(extract_dir: Path, reference_dir: Path) -> pd.DataFrame:
