@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from oracle import (COLUMNS, DISTRICT_CODE, apply_suppression,  # noqa: E402
-                    compute_indicators, compute_unsuppressed)
+from oracle import (COLUMNS, DISTRICT_CODE, apply_primary, apply_suppression,  # noqa: E402
+                    compute_indicators, compute_unsuppressed, secondary_cells)
 
 REFERENCE = Path(__file__).resolve().parents[1] / "dbt_project" / "seeds"
 A, B, C, D = "08116004", "08116005", "08116006", DISTRICT_CODE
@@ -204,6 +204,13 @@ def extract(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def result(extract) -> pd.DataFrame:
+    """Figures and the primary rule: the checks below are about formulas; the secondary rule
+    on this extract is checked in test_secondary_suppression_on_the_extract."""
+    return apply_primary(compute_unsuppressed(extract, REFERENCE))
+
+
+@pytest.fixture(scope="module")
+def published(extract) -> pd.DataFrame:
     return compute_indicators(extract, REFERENCE)
 
 
@@ -463,7 +470,7 @@ def test_unsuppressed_is_the_same_grid(extract, result):
     assert r.numerator == 2 and r.value == 2
     r = row(raw, "ARB-03", "2023-12", B, "deutsch")
     assert r.numerator == 0 and r.denominator == pytest.approx(1 / 12) and r.value == 0
-    pd.testing.assert_frame_equal(apply_suppression(raw), result)
+    pd.testing.assert_frame_equal(apply_primary(raw), result)
 
 
 def test_empty_inbox(tmp_path):
@@ -476,3 +483,25 @@ def test_content_contradicting_file_name_is_refused(tmp_path):
     (tmp_path / "jobcenter" / "jobcenter_2023-01.csv").rename(tmp_path / "jobcenter" / "jobcenter_2023-02.csv")
     with pytest.raises(ValueError, match="jobcenter_2023-02.csv"):
         compute_indicators(tmp_path, REFERENCE)
+
+
+# --------------------------------------------------------------------------- secondary suppression
+
+def test_secondary_suppression_on_the_extract(extract, result, published):
+    # ARB-02 2023-01 (elb counts): insgesamt D 9 = A 7 + [B 2], auslaendisch D 5 = A 3 + [B 2]
+    # (B's 2 suppressed by the primary rule). Round 1: both regional lines choose A, the only
+    # shown part with a figure > 0. Group line A (7 = 4 + 3) then has a suppressed total.
+    check_suppressed(published, "ARB-02", "2023-01", A, "insgesamt")
+    check_suppressed(published, "ARB-02", "2023-01", A, "auslaendisch")
+    check(published, "ARB-02", "2023-01", A, "deutsch", 4, None)
+    check(published, "ARB-02", "2023-01", A, "fluchtkontext", 3, None)  # a subset: no line
+    check(published, "ARB-02", "2023-01", D, "insgesamt", 9, None)
+    raw = compute_unsuppressed(extract, REFERENCE)
+    rounds = secondary_cells(raw, result["is_suppressed"])
+    label = {(r.indicator_id, r.period, r.region_code, r.group_code): i for i, r in raw.iterrows()}
+    assert rounds[label[("ARB-02", "2023-01", A, "insgesamt")]] == 1
+    assert rounds[label[("ARB-02", "2023-01", A, "auslaendisch")]] == 1
+    # the primary rule's cells stay suppressed; the published set is the union of both rules
+    assert (published["is_suppressed"] >= result["is_suppressed"]).all()
+    assert set(published.index[published["is_suppressed"] & ~result["is_suppressed"]]) == set(rounds)
+    pd.testing.assert_frame_equal(apply_suppression(raw), published)

@@ -135,6 +135,16 @@ def test_primary_rule(rounds_of):
 
 
 @IMPLEMENTATIONS
+def test_primary_rule_on_arb03_looks_at_the_12_month_sum(rounds_of):
+    # ARB-03 publishes the average stock: A's average 2.0 comes from a sum of 24 (shown),
+    # B's average 0.1667 from a sum of 2 (suppressed); the regional line then takes A (24 < 30).
+    cells = grid("ARB-03", {(D, "insgesamt"): 56, (A, "insgesamt"): 24, (B, "insgesamt"): 2,
+                            (C, "insgesamt"): 30})
+    assert cells.loc[(cells.region_code == A) & (cells.group_code == "insgesamt"), "denominator"].item() == 2
+    assert rounds_of(cells) == {("ARB-03", B, "insgesamt"): 0, ("ARB-03", A, "insgesamt"): 1}
+
+
+@IMPLEMENTATIONS
 def test_anzahl_gemeinden_is_never_suppressed(rounds_of):
     cells = grid("ENG-01", {(D, "insgesamt"): 3, (A, "insgesamt"): 1, (B, "insgesamt"): 2,
                             (C, "insgesamt"): 0})
@@ -212,8 +222,8 @@ def test_chain_reaches_the_district_and_another_regional_line(rounds_of):
 
 @IMPLEMENTATIONS
 def test_no_part_qualifies_and_the_total_is_taken(rounds_of):
-    # WOH-03 (count), insgesamt = VU + AU. The district also counts a facility whose AGS is
-    # no municipality's, so its figures exceed the municipalities' sum.
+    # WOH-03 (count), insgesamt = VU + AU. Not additive on purpose (the rule does not rely
+    # on it; test_chain_reaches_the_district... has the same step on additive figures).
     #         insgesamt  VU  AU
     #   D        6       5   1  <- primary
     #   A        1 <- p  1 <- p  0
