@@ -635,8 +635,9 @@ def _kita(grid: _Grid, extract_dir: Path) -> None:
 
     # REG-03: all children / residents aged 00-05 on 31.12. of the year before
     years = [y for (y,) in files if (y - 1,) in pop_files]
-    num = _by_group(kita[kita["period"].isin([str(y) for y in years])], ["period", "ags"],
-                    {"insgesamt": pd.Series(True, index=kita.index)}, ["kinder"])["kinder"].rename("num")
+    counted = kita[kita["period"].isin([str(y) for y in years])]
+    num = _by_group(counted, ["period", "ags"], {"insgesamt": pd.Series(True, index=counted.index)},
+                    ["kinder"])["kinder"].rename("num")
     pops = []
     for y in years:
         pop = _read_csv(pop_files[(y - 1,)], "bevoelkerung", ["ags", "altersgruppe", "anzahl"])
@@ -680,8 +681,9 @@ def _care(grid: _Grid, extract_dir: Path) -> None:
              NATIONALITY_GROUPS, rate=True)
 
     years = [y for (y,) in files if (y,) in pop_files]
-    num = _by_group(care[care["period"].isin([str(y) for y in years])], ["period", "ags"],
-                    masks, ["ab65"])["ab65"].rename("num")
+    counted = care[care["period"].isin([str(y) for y in years])]
+    num = _by_group(counted, ["period", "ags"], {g: m[counted.index] for g, m in masks.items()},
+                    ["ab65"])["ab65"].rename("num")
     dens = []
     for y in years:
         pop = _population_counts(pop_files[(y,)], y)
