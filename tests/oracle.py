@@ -869,12 +869,73 @@ def compute_indicators(extract_dir: Path, reference_dir: Path) -> pd.DataFrame:
     return apply_suppression(compute_unsuppressed(extract_dir, reference_dir))
 
 
+KEY = ["indicator_id", "period", "region_code", "group_code"]
+
+
+def differences(published: pd.DataFrame, expected: pd.DataFrame, limit: int = 20) -> list[str]:
+    """How a published `indicator_values` frame differs from the oracle's (empty: equal).
+    Figures compare with an absolute tolerance of 1e-9."""
+    m = published.merge(expected, on=KEY, how="outer", suffixes=("_pub", "_oracle"), indicator=True)
+    problems = []
+    only = m[m["_merge"] != "both"]
+    if len(only):
+        problems.append(f"{len(only)} rows only on one side:\n{only[KEY + ['_merge']].head(limit)}")
+    m = m[m["_merge"] == "both"]
+    for col in ("numerator", "denominator", "value"):
+        a, b = m[f"{col}_pub"].astype(float), m[f"{col}_oracle"].astype(float)
+        bad = ~((a.isna() & b.isna()) | (np.abs(a - b) <= 1e-9))
+        if bad.any():
+            problems.append(f"{col} differs in {bad.sum()} rows:\n"
+                            f"{m.loc[bad, KEY + [f'{col}_pub', f'{col}_oracle']].head(limit)}")
+    for col in ("unit", "region_name"):
+        bad = m[f"{col}_pub"] != m[f"{col}_oracle"]
+        if bad.any():
+            problems.append(f"{col} differs:\n{m.loc[bad, KEY + [f'{col}_pub', f'{col}_oracle']].head(limit)}")
+    bad = m["is_suppressed_pub"].astype(bool) != m["is_suppressed_oracle"].astype(bool)
+    if bad.any():
+        problems.append(f"is_suppressed differs in {bad.sum()} rows:\n"
+                        f"{m.loc[bad, KEY + ['is_suppressed_pub', 'is_suppressed_oracle']].head(limit)}")
+    bad = pd.to_datetime(m["period_end_pub"]) != pd.to_datetime(m["period_end_oracle"])
+    if bad.any():
+        problems.append(f"period_end differs:\n{m.loc[bad, KEY + ['period_end_pub', 'period_end_oracle']].head(limit)}")
+    return problems
+
+
+def suppression_counts(unsuppressed: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
+    """Per indicator: cells, suppressed by the primary rule, added by the secondary rule."""
+    primary = apply_primary(unsuppressed)["is_suppressed"]
+    out = pd.DataFrame({"indicator_id": unsuppressed["indicator_id"], "cells": 1,
+                        "primary": primary.astype(int),
+                        "secondary": (published["is_suppressed"] & ~primary).astype(int)})
+    return out.groupby("indicator_id").sum()
+
+
 if __name__ == "__main__":
-    extract = Path(sys.argv[1])
-    reference = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(__file__).resolve().parents[1] / "dbt_project" / "seeds"
+    import argparse
+
+    ap = argparse.ArgumentParser(description="The oracle over extract files; optionally compared "
+                                             "with a published warehouse")
+    ap.add_argument("extract_dir", type=Path)
+    ap.add_argument("reference_dir", type=Path, nargs="?",
+                    default=Path(__file__).resolve().parents[1] / "dbt_project" / "seeds")
+    ap.add_argument("--published", type=Path, help="published monitoring.duckdb to compare with")
+    args = ap.parse_args()
     started = time.perf_counter()
-    result = compute_indicators(extract, reference)
+    raw = compute_unsuppressed(args.extract_dir, args.reference_dir)
+    result = apply_suppression(raw)
     elapsed = time.perf_counter() - started
-    print(result.groupby("indicator_id").agg(rows=("period", "size"), periods=("period", "nunique"),
-                                             suppressed=("is_suppressed", "sum")).to_string())
-    print(f"{len(result)} rows in {elapsed:.1f} s")
+    counts = suppression_counts(raw, result)
+    counts["periods"] = result.groupby("indicator_id")["period"].nunique()
+    print(counts.to_string())
+    print(f"{len(result)} rows in {elapsed:.1f} s; suppressed: {int(counts['primary'].sum())} by the "
+          f"primary rule, {int(counts['secondary'].sum())} more by the secondary rule")
+    if args.published:
+        import duckdb
+
+        con = duckdb.connect(str(args.published), read_only=True)
+        got = con.execute("SELECT * FROM indicator_values").df()
+        con.close()
+        problems = differences(got, result)
+        print("\n".join(problems) if problems else
+              f"published = oracle: {len(got)} rows, {got['indicator_id'].nunique()} indicators")
+        sys.exit(1 if problems else 0)

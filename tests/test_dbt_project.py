@@ -282,11 +282,29 @@ def built(tmp_path_factory) -> dict:
 
 
 def value(db: Path, indicator: str, period: str, region: str, group: str = "insgesamt") -> tuple:
-    rows = fetch(db, """SELECT numerator, denominator, value, is_suppressed FROM marts.indicator_values
-                        WHERE indicator_id = ? AND period = ? AND region_code = ? AND group_code = ?""",
+    """(numerator, denominator, value, is_suppressed) of a cell under the primary rule: the
+    figures below were derived by hand for the formulas and the primary rule. The published
+    row must equal it, or be suppressed by the secondary rule (round >= 1, all NULL); that rule
+    is tested on its own (test_suppression_rule_holds_everywhere, tests/test_suppression.py)."""
+    rows = fetch(db, """
+        SELECT CASE WHEN s.suppression_round = 0 THEN NULL ELSE u.numerator END,
+               CASE WHEN s.suppression_round = 0 THEN NULL ELSE u.denominator END,
+               CASE WHEN s.suppression_round = 0 THEN NULL ELSE u.value END,
+               coalesce(s.suppression_round = 0, false),
+               s.suppression_round,
+               p.numerator, p.denominator, p.value, p.is_suppressed
+        FROM intermediate.int_indicator_values_unsuppressed u
+        JOIN intermediate.int_indicator_suppression s USING (indicator_id, period, region_code, group_code)
+        JOIN marts.indicator_values p USING (indicator_id, period, region_code, group_code)
+        WHERE indicator_id = ? AND period = ? AND region_code = ? AND group_code = ?""",
                  [indicator, period, region, group])
     assert len(rows) == 1, (indicator, period, region, group, rows)
-    return rows[0]
+    primary, suppression_round, published = rows[0][:4], rows[0][4], rows[0][5:]
+    if suppression_round is not None and suppression_round >= 1:
+        assert published == (None, None, None, True), rows[0]
+    else:
+        assert published == primary, rows[0]
+    return primary
 
 
 # --------------------------------------------------------------------------- tests
@@ -436,10 +454,15 @@ def test_education_housing_demography(built):
 
 def test_suppression_rule_holds_everywhere(built):
     db = built["db"]
+    # round 0 = exactly the primary rule's cells; published suppressed = round 0 or a later
+    # round of the secondary rule; suppressed rows show nothing
     wrong = fetch(db, """
-        SELECT p.* FROM marts.indicator_values p
+        SELECT p.*, s.suppression_round FROM marts.indicator_values p
         JOIN intermediate.int_indicator_values_unsuppressed u USING (indicator_id, period, region_code, group_code)
-        WHERE p.is_suppressed <> (u.numerator IN (1, 2) OR coalesce(u.denominator_count IN (1, 2), false))
+        JOIN intermediate.int_indicator_suppression s USING (indicator_id, period, region_code, group_code)
+        WHERE coalesce(s.suppression_round = 0, false)
+                <> coalesce(u.numerator IN (1, 2) OR u.denominator_count IN (1, 2), false)
+           OR p.is_suppressed <> (s.suppression_round IS NOT NULL)
            OR (p.is_suppressed AND (p.numerator IS NOT NULL OR p.denominator IS NOT NULL OR p.value IS NOT NULL))""")
     assert wrong == []
     # ARB-03: the rule looks at the 12-month sum; in the first build B's average stock is 2,

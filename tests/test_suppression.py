@@ -12,11 +12,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import math
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -24,7 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import BIN, REPO
+from conftest import REPO
 import oracle
 
 MODEL_FILE = REPO / "dbt_project" / "models" / "intermediate" / "int_indicator_suppression.py"
@@ -297,3 +292,69 @@ def test_both_implementations_agree_on_random_grids():
         assert got == via_oracle(cells), trial
         deepest = max(deepest, *got.values())
     assert deepest >= 3  # the grids did chain over several rounds
+
+
+# --------------------------------------------------------------------------- what users see
+
+INTERNAL_FIGURES = {"model.integrationsmonitor.int_indicator_values_unsuppressed",
+                    "model.integrationsmonitor.int_indicator_suppression"}
+
+
+def test_only_indicator_values_reads_the_unsuppressed_figures():
+    """Lineage from dbt's manifest (`make manifest`): among the published models (schema marts)
+    only indicator_values reads the unsuppressed grid and the suppression decision; every
+    other mart reads indicator_values (or seeds/registry), never an intermediate model."""
+    manifest_file = REPO / "dbt_project" / "target" / "manifest.json"
+    assert manifest_file.exists(), "dbt_project/target/manifest.json fehlt: make manifest"
+    nodes = json.loads(manifest_file.read_text())["nodes"]
+    marts = {uid: n for uid, n in nodes.items() if n["resource_type"] == "model" and n["schema"] == "marts"}
+    assert "model.integrationsmonitor.indicator_values" in marts
+    for uid, node in marts.items():
+        upstream = set(node["depends_on"]["nodes"])
+        if uid == "model.integrationsmonitor.indicator_values":
+            assert INTERNAL_FIGURES <= upstream, upstream
+        else:
+            assert not upstream & INTERNAL_FIGURES, (uid, upstream)
+            assert not [u for u in upstream if ".int_" in u], (uid, upstream)
+    # and the suppression decision stays internal
+    for uid in INTERNAL_FIGURES:
+        assert nodes[uid]["schema"] == "intermediate"
+
+
+def test_published_tables_show_no_suppressed_figure(refreshed):
+    """In the published warehouse of a real refresh (both rules applied, secondary cells
+    present), no table shows a figure of a suppressed cell: latest_values, the evaluation
+    (value and everything derived from it) and every column of the wide tables."""
+    con = duckdb.connect(str(refreshed / "data" / "published" / "monitoring.duckdb"), read_only=True)
+    try:
+        n = con.execute("SELECT count(*) FILTER (WHERE is_suppressed) FROM indicator_values").fetchone()[0]
+        assert n > 0
+        leaks = con.execute("""
+            SELECT 'latest_values', count(*) FROM latest_values l JOIN indicator_values v
+                USING (indicator_id, period, region_code, group_code)
+            WHERE v.is_suppressed AND (NOT l.is_suppressed OR l.value IS NOT NULL OR l.numerator IS NOT NULL
+                                       OR l.denominator IS NOT NULL)
+            UNION ALL
+            SELECT 'indicator_evaluation', count(*) FROM indicator_evaluation e JOIN indicator_values v
+                USING (indicator_id, period, region_code, group_code)
+            WHERE v.is_suppressed AND (NOT e.is_suppressed OR e.value IS NOT NULL OR e.change_previous IS NOT NULL
+                                       OR e.change_year_before IS NOT NULL OR e.diff_to_district IS NOT NULL
+                                       OR e.distance_to_target IS NOT NULL)""").fetchall()
+        assert [(t, c) for t, c in leaks if c] == []
+        wide = [t for (t,) in con.execute("SELECT table_name FROM information_schema.tables "
+                                          "WHERE table_name LIKE 'wide_%'").fetchall()]
+        assert wide
+        suppressed = {(i.lower().replace("-", "_") + "_" + g.lower(), p, r) for i, p, r, g in con.execute(
+            "SELECT indicator_id, period, region_code, group_code FROM indicator_values WHERE is_suppressed").fetchall()}
+        seen = 0
+        for table in wide:
+            frame = con.execute(f"SELECT * FROM {table}").df()
+            cols = [c for c in frame.columns if c not in ("period", "period_end", "region_code", "region_name")]
+            for col in cols:
+                shown = frame.loc[frame[col].notna(), ["period", "region_code"]]
+                hits = [(col, p, r) for p, r in zip(shown["period"], shown["region_code"]) if (col, p, r) in suppressed]
+                assert hits == [], (table, hits[:5])
+                seen += sum(1 for (c, _, _) in suppressed if c == col)
+        assert seen > 0  # the wide tables do cover suppressed cells
+    finally:
+        con.close()
