@@ -14,6 +14,8 @@ from pathlib import Path
 
 from orchestration.settings import get_settings
 
+EXIT_USAGE = 64  # a wrong argument (sysexits EX_USAGE); 2 is reserved for a blocked gate
+
 
 def _demo_key() -> None:
     """A throw-away pseudonym key for demo data, kept in the data dir so repeated demo runs agree."""
@@ -64,7 +66,11 @@ def cmd_accept(args) -> int:
 def cmd_generate(args) -> int:
     from sources.generator import generate
 
-    files = generate(Path(args.out), start=args.start, months=args.months, scale=args.scale, seed=args.seed)
+    try:
+        files = generate(Path(args.out), start=args.start, months=args.months, scale=args.scale, seed=args.seed)
+    except ValueError as e:  # generate's messages are German and name the argument
+        print(f"FEHLER: {e}", file=sys.stderr)
+        return EXIT_USAGE
     print(f"{len(files)} Demo-Extrakte nach {args.out} geschrieben (synthetisch, keine echten Personen).")
     return 0
 

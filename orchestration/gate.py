@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 MAX_SAMPLES = 20  # offending lines / values kept per finding
 VOLUME_LIMIT = 0.30  # sources.md rule 8
 SCHOOL_TRUNCATION = 0.50  # own rule: a school file below half of last year's rows is cut off
+KITA_TRUNCATION = 0.50  # own rule: the same for the day-care file (plus municipalities gone)
 CHUNK_ROWS = 1_000_000  # rows per GX pass at most (an ingest batch of 48 MB is ~700k rows: one pass)
 
 
@@ -74,9 +75,11 @@ RULES: dict[str, tuple[int | None, str, str]] = {
     "R5.period": (5, "Zeitraum passt nicht", "Der Zeitraum im Inhalt passt nicht zum Zeitraum im Dateinamen."),
     "R6.cross_field": (6, "Widerspruch zwischen Feldern", "Felder einer Zeile widersprechen sich."),
     "R7.header_only": (7, "Nur Kopfzeile", "Die Datei enthält keine Datenzeilen, obwohl welche erwartet werden."),
+    "R7.municipalities": (7, "Gemeinden unvollständig", "Die Umfrage muss jede der 44 Gemeinden genau einmal enthalten."),
     "R8.volume": (8, "Zeilenzahl springt", "Die Zeilenzahl weicht um mehr als 30 % vom vorigen Zeitraum ab."),
     "X.future_date": (None, "Datum in der Zukunft", "Ein Datum liegt nach dem Prüftag."),
     "X.municipality_missing": (None, "Gemeinde fehlt", "Eine Gemeinde, die im vorigen Zeitraum enthalten war, fehlt jetzt."),
+    "X.kita_truncated": (None, "Kita-Datei unvollständig", "Die Kita-Datei hat weniger als die Hälfte der Zeilen des Vorjahres oder mehr als ein Viertel der Gemeinden fehlt; vermutlich abgeschnitten."),
     "X.school_truncated": (None, "Schuldatei unvollständig", "Die Schuldatei hat weniger als die Hälfte der Zeilen des Vorjahres; vermutlich abgeschnitten."),
     "W.over_occupancy": (None, "Überbelegung", "Mehr Bewohner als Plätze (erlaubt, nur Hinweis)."),
     "W.unknown_column": (None, "Unbekannte Spalte", "Eine nicht vereinbarte Spalte wird ignoriert."),
@@ -84,7 +87,7 @@ RULES: dict[str, tuple[int | None, str, str]] = {
 
 RULE_ORDER = {r: i for i, r in enumerate(RULES)}
 # Rules about the whole file: their message carries the counts, "Anzahl" would only confuse.
-FILE_LEVEL_RULES = {"R8.volume", "X.school_truncated"}
+FILE_LEVEL_RULES = {"R8.volume", "X.school_truncated", "X.kita_truncated"}
 
 # Cross-field rules GX can state as column-pair expectations. The Belegt = sum(davon_) rule
 # needs arithmetic across five columns and is plain code (_belegt_sum).
@@ -102,6 +105,17 @@ _PAIR_RULES: dict[str, list[dict]] = {
         "kwargs": {"column_A": "elb", "column_B": "arbeitslos", "or_equal": True},
         "meta": {"rule": "R6.cross_field", "column": "arbeitslos",
                  "message": "arbeitslos = J, obwohl elb = N (arbeitslos nur bei erwerbsfähigen Leistungsberechtigten)"},
+    }],
+    "esu": [{
+        "type": "expect_column_pair_values_a_to_be_greater_than_b",
+        "kwargs": {"column_A": "untersuchungsdatum", "column_B": "_period_start", "or_equal": True},
+        "meta": {"rule": "R6.cross_field", "column": "untersuchungsdatum",
+                 "message": "Untersuchungsdatum liegt vor dem Untersuchungsjahr {period_text} ({period_start} bis {period_end})"},
+    }, {
+        "type": "expect_column_pair_values_a_to_be_greater_than_b",
+        "kwargs": {"column_A": "_period_end", "column_B": "untersuchungsdatum", "or_equal": True},
+        "meta": {"rule": "R6.cross_field", "column": "untersuchungsdatum",
+                 "message": "Untersuchungsdatum liegt nach dem Untersuchungsjahr {period_text} ({period_start} bis {period_end})"},
     }],
     "unterbringung": [{
         "type": "expect_column_pair_values_a_to_be_greater_than_b",
@@ -177,10 +191,25 @@ def build_suite(contract: Contract) -> dict:
         if col.min is not None:
             add("expect_column_values_to_be_between", {"column": col.name, "min_value": col.min},
                 "R2.range", col.name, f"Wert kleiner als {col.min}")
-        if col.max_from_period:
+        if col.max is not None:
+            add("expect_column_values_to_be_between", {"column": col.name, "max_value": col.max},
+                "R2.range", col.name, f"Wert größer als {col.max}")
+        # e.g. "erlaubt: {period_year_m7} bis {period_year_m2}", filled per file
+        lo = "{" + year_helper(col.min_from_period)[1:] + "}" if col.min_from_period is not None else col.min
+        hi = "{" + year_helper(col.max_from_period)[1:] + "}" if col.max_from_period is not None else col.max
+        allowed = f"erlaubt: {lo if lo is not None else '…'} bis {hi if hi is not None else '…'} für den Zeitraum {{period}}"
+        if col.min_from_period is not None:
+            helper = year_helper(col.min_from_period)
             add("expect_column_pair_values_a_to_be_greater_than_b",
-                {"column_A": "_period_year", "column_B": col.name, "or_equal": True, **either},
-                "R2.range", col.name, "Wert liegt nach dem Berichtsjahr {period_year}")
+                {"column_A": col.name, "column_B": helper, "or_equal": True, **either},
+                "R2.range", col.name, f"Wert liegt vor {{{helper[1:]}}} ({allowed})")
+        if col.max_from_period is not None:
+            helper = year_helper(col.max_from_period)
+            msg = ("Wert liegt nach dem Berichtsjahr {period_year}" if col.max_from_period == 0
+                   else f"Wert liegt nach {{{helper[1:]}}} ({allowed})")
+            add("expect_column_pair_values_a_to_be_greater_than_b",
+                {"column_A": helper, "column_B": col.name, "or_equal": True, **either},
+                "R2.range", col.name, msg)
 
     # Rows with an empty key part are R2.null findings, not duplicates of each other.
     add("expect_compound_columns_to_be_unique",
@@ -195,6 +224,12 @@ def build_suite(contract: Contract) -> dict:
     elif kind in ("month_end_date", "year_end_date"):
         add("expect_column_pair_values_to_be_equal", {"column_A": pcol, "column_B": "_period_end", **either},
             "R5.period", pcol, "Stichtag passt nicht zum Dateinamen (erwartet {period_end})")
+    elif kind == "year_date":
+        add("expect_column_pair_values_to_be_equal", {"column_A": pcol, "column_B": "_period_date", **either},
+            "R5.period", pcol, "Stichtag passt nicht zum Dateinamen (erwartet {period_date})")
+    elif kind == "year_int":
+        add("expect_column_pair_values_to_be_equal", {"column_A": pcol, "column_B": "_period_year", **either},
+            "R5.period", pcol, "Jahr passt nicht zum Dateinamen (erwartet {period_year})")
     elif kind == "date_in_month":
         add("expect_column_pair_values_a_to_be_greater_than_b",
             {"column_A": pcol, "column_B": "_period_start", "or_equal": True, **either},
@@ -223,6 +258,8 @@ def build_suite(contract: Contract) -> dict:
                 "_period_start": "first day of the file name's period",
                 "_period_end": "last day of the file name's period",
                 "_period_year": "year of the file name's period",
+                "_period_year_m<N>": "year of the file name's period minus N (_p<N>: plus N)",
+                "_period_date": "the contract's period_date (dd.mm.) in the file name's year",
             },
         },
     }
@@ -293,6 +330,24 @@ def _gx() -> _GX:
 # --------------------------------------------------------------------------- check_files
 
 
+def year_helper(offset: int) -> str:
+    """Name of the helper column holding the period's year plus `offset` (`_period_year_m7`)."""
+    return "_period_year" + ("" if offset == 0 else f"_m{-offset}" if offset < 0 else f"_p{offset}")
+
+
+def _year_helper_offset(name: str) -> int:
+    suffix = name[len("_period_year"):]
+    return 0 if not suffix else (-1 if suffix[1] == "m" else 1) * int(suffix[2:])
+
+
+def _period_date(contract: Contract, period: str) -> dt.date | None:
+    """The day the content must name for period_of year_date (kita: 01.03.YYYY)."""
+    if contract.period_date is None:
+        return None
+    day, month = (int(x) for x in contract.period_date.strip(".").split("."))
+    return dt.date(int(period[:4]), month, day)
+
+
 def _period_bounds(contract: Contract, period: str) -> tuple[dt.date, dt.date, int, str]:
     """(first day, last day, year, period as the content writes it) of a file name's period."""
     year = int(period[:4])
@@ -315,8 +370,15 @@ def _de(d: dt.date) -> str:
 
 def _template_args(p: ParsedFile) -> dict[str, str]:
     start, end, year, text = _period_bounds(p.contract, p.period)
-    return {"period": p.period, "period_text": text, "period_start": _de(start), "period_end": _de(end),
+    args = {"period": p.period, "period_text": text, "period_start": _de(start), "period_end": _de(end),
             "period_year": str(year)}
+    if (day := _period_date(p.contract, p.period)) is not None:
+        args["period_date"] = _de(day)
+    for col in p.contract.columns:
+        for off in (col.min_from_period, col.max_from_period):
+            if off is not None:
+                args[year_helper(off)[1:]] = str(year + off)
+    return args
 
 
 def file_stats(p: ParsedFile) -> FileStats:
@@ -393,6 +455,13 @@ def _frame(chunk: list[ParsedFile]):
         "_period_end": pa.array([b[1] for b in bounds], pa.date32()).take(file_of_row),
         "_period_year": pa.array([float(b[2]) for b in bounds], pa.float64()).take(file_of_row),
     }
+    contract = chunk[0].contract
+    if contract.period_date is not None:
+        helpers["_period_date"] = pa.array([_period_date(contract, p.period) for p in chunk],
+                                           pa.date32()).take(file_of_row)
+    for name in sorted(c for c in paired if c.startswith("_period_year_")):
+        off = _year_helper_offset(name)
+        helpers[name] = pa.array([float(b[2] + off) for b in bounds], pa.float64()).take(file_of_row)
     cols, names = [], []
     for f, col in zip(table.schema, table.columns):
         # Integers as float64 (NaN = NULL): GX's "between" is vectorised only for numpy int64/float64
@@ -506,6 +575,73 @@ def _plain_row_rules(p: ParsedFile, today: dt.date) -> list[Finding]:
                                p.raw_text.column(col.name).take(first).to_pylist()))
     if p.contract.file_type == "unterbringung":
         out.extend(_belegt_sum(p))
+    for col, flag in _EMPTY_EXACTLY_WHEN_NO.get(p.contract.file_type, ()):
+        out.extend(_empty_exactly_when_no(p, col, flag))
+    if p.contract.every_municipality_once:
+        out.extend(_every_municipality_once(p))
+    return out
+
+
+# Cross-field rules "<column> empty exactly when <flag> = N" (sources.md, esu): GX has no
+# vectorised "null iff" expectation, and the emptiness must be that of the delivered text.
+_EMPTY_EXACTLY_WHEN_NO: dict[str, tuple[tuple[str, str], ...]] = {
+    "esu": (("u8", "vorsorgeheft"), ("masern_impfungen", "impfpass")),
+}
+
+
+def _empty_exactly_when_no(p: ParsedFile, column: str, flag: str) -> list[Finding]:
+    import pyarrow.compute as pc
+
+    filled = pc.is_valid(p.raw_text.column(column))
+    flag_v = p.table.column(flag)  # NULL where empty or not J/N: reported as R2.null / R2.format
+    lines = p.table.column("_line")
+    out = []
+    for bad, text in (
+        (pc.and_(filled, pc.equal(flag_v, False)), f"{column} ist ausgefüllt, obwohl {flag} = N "
+                                                   f"(leer genau dann, wenn {flag} = N)"),
+        (pc.and_(pc.invert(filled), pc.equal(flag_v, True)), f"{column} ist leer, obwohl {flag} = J "
+                                                             f"(leer genau dann, wenn {flag} = N)"),
+    ):
+        idx = pc.indices_nonzero(pc.fill_null(bad, False))
+        if not len(idx):
+            continue
+        first = idx[:MAX_SAMPLES]
+        raw_c = p.raw_text.column(column).take(first).to_pylist()
+        raw_f = p.raw_text.column(flag).take(first).to_pylist()
+        out.append(Finding("R6.cross_field", "error", text, column, len(idx), lines.take(first).to_pylist(),
+                           [f"{flag}={f}; {column}={'' if c is None else c}" for f, c in zip(raw_f, raw_c)]))
+    return out
+
+
+def _every_municipality_once(p: ParsedFile) -> list[Finding]:
+    """Rule 7 for the engagement survey: each of the 44 municipalities exactly once."""
+    if any(f.rule == "R2.missing_column" and f.column == "ags" for f in p.findings):
+        return []  # no municipality column: reported as such, not as 44 missing answers
+    names = municipality_names()
+    ags = p.table.column("ags").to_pylist()  # typed: NULL where not 8 digits (R2.format / R2.null)
+    line_of = p.table.column("_line").to_pylist()
+    seen: dict[str, list[int]] = {}
+    for a, ln in zip(ags, line_of):
+        if a is not None:
+            seen.setdefault(a, []).append(ln)
+    out = []
+    missing = [a for a in names if a not in seen]
+    if missing:
+        out.append(Finding(
+            "R7.municipalities", "error",
+            f"{len(missing)} der 44 Gemeinden {'fehlt' if len(missing) == 1 else 'fehlen'} in der Umfrage: "
+            + ", ".join(f"{a} {names[a]}" for a in missing[:MAX_SAMPLES]) + (" …" if len(missing) > MAX_SAMPLES else ""),
+            "ags", len(missing), [], [f"{a} {names[a]}" for a in missing[:MAX_SAMPLES]]))
+    repeated = [(a, lns) for a, lns in seen.items() if a in names and len(lns) > 1]
+    if repeated:
+        first_lines = sorted(ln for _, lns in repeated for ln in lns)[:MAX_SAMPLES]
+        by_line = {ln: a for a, lns in repeated for ln in lns}
+        out.append(Finding(
+            "R7.municipalities", "error",
+            f"{len(repeated)} Gemeinde(n) mehrfach in der Umfrage: "
+            + ", ".join(f"{a} {names[a]} (Zeilen {', '.join(map(str, lns))})" for a, lns in repeated[:MAX_SAMPLES]),
+            "ags", sum(len(lns) for _, lns in repeated), first_lines,
+            [f"{by_line[ln]} {names[by_line[ln]]}" for ln in first_lines]))
     return out
 
 
@@ -567,6 +703,8 @@ def _cross_file_rules(files: list[ParsedFile], history: list[FileStats], accepte
                     f"({prev.row_count} → {p.row_count} Zeilen); die Datei ist vermutlich abgeschnitten.",
                     None, prev.row_count - p.row_count, [],
                     [f"{prev.period}: {prev.row_count}", f"{p.period}: {p.row_count}"]))
+        if c.file_type == "kita" and prev is not None and (p.path.name, p.sha256) not in accepted:
+            fs.extend(_kita_truncated(p, prev, cur))
         # Stock files only: a flow file (naturalisations) lacks a municipality whenever nothing
         # happened there that month, which is no sign of a broken export.
         if c.stock and prev is not None and p.row_count > 0 and all_ags <= prev.ags and "ags" in c.column_names:
@@ -578,6 +716,27 @@ def _cross_file_rules(files: list[ParsedFile], history: list[FileStats], accepte
                     "ags", len(gone), [], [f"{a} {names.get(a, '')}".strip() for a in gone[:MAX_SAMPLES]]))
         if not any(f.severity == "error" for f in p.findings + fs):
             known[p.period] = cur
+
+
+def _kita_truncated(p: ParsedFile, prev: FileStats, cur: FileStats) -> list[Finding]:
+    """Own rule for the aggregated day-care file (exempt from rule 8): block only what is very
+    likely cut off: under half of last year's rows, or over a quarter of last year's
+    municipalities gone (every municipality has day care; the file is sorted by nothing the
+    contract fixes, so a cut shows in either). Year-to-year movement is far smaller."""
+    if prev.row_count == 0 or p.row_count == 0:
+        return []
+    gone = sorted(prev.ags - cur.ags)
+    if p.row_count >= KITA_TRUNCATION * prev.row_count and len(gone) * 4 <= len(prev.ags):
+        return []
+    names = municipality_names()
+    return [Finding(
+        "X.kita_truncated", "error",
+        f"Nur {p.row_count / prev.row_count * 100:.0f} % der Zeilen des Vorjahres {prev.period} "
+        f"({_num(prev.row_count)} → {_num(p.row_count)} Zeilen), {len(gone)} von {len(prev.ags)} Gemeinden "
+        f"des Vorjahres {'fehlt' if len(gone) == 1 else 'fehlen'}; die Datei ist vermutlich abgeschnitten.",
+        None, max(prev.row_count - p.row_count, len(gone)), [],
+        [f"{prev.period}: {prev.row_count}", f"{p.period}: {p.row_count}"]
+        + [f"{a} {names.get(a, '')}".strip() for a in gone[:MAX_SAMPLES - 2]])]
 
 
 # --------------------------------------------------------------------------- reports
@@ -597,6 +756,10 @@ def next_step(rule: str, severity: str, p: ParsedFile) -> str:
         if rule == "W.over_occupancy":
             return "Blockiert die Lieferung nicht. Überbelegung fachlich prüfen."
         return "Blockiert die Lieferung nicht. Bei der nächsten Lieferung die Spalte weglassen oder Vereinbarung anpassen."
+    if rule == "X.kita_truncated":
+        return (f"Datei beim Lieferanten vollständig neu anfordern und erneut liefern. Ist sie doch vollständig "
+                f"(z. B. Gemeinden zusammengelegt), nimmt eine berechtigte Person sie an mit: imon accept "
+                f"{p.path.name} --reason \"<Begründung>\" (wird mit Name und Begründung protokolliert).")
     if rule == "R8.volume":
         return (f"Ist die Änderung echt (z. B. Zuzug, Umstellung beim Lieferanten), nimmt eine berechtigte Person "
                 f"die Datei an mit: imon accept {p.path.name} --reason \"<Begründung>\" "

@@ -25,7 +25,11 @@ class Column:
     reference: str | None = None  # "<seed>.<column>"
     exclude: tuple[str, ...] = ()
     min: int | None = None
-    max_from_period: bool = False
+    max: int | None = None
+    # Bounds relative to the year of the file name's period (offset in years), e.g. esu's
+    # geburtsjahr from YYYY-7 to YYYY-2: min_from_period=-7, max_from_period=-2.
+    min_from_period: int | None = None
+    max_from_period: int | None = None
     pattern: str | None = None
 
 
@@ -44,6 +48,8 @@ class Contract:
     columns: tuple[Column, ...]
     encoding: str | None = None
     sheet: str | None = None
+    period_date: str | None = None  # 'dd.mm.' for period_of year_date (kita: '01.03.')
+    every_municipality_once: bool = False  # rule 7: exactly one row per municipality (engagement)
     _regex: re.Pattern = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -66,6 +72,15 @@ class Contract:
         return f"raw.{self.file_type}"
 
 
+def _offset(v) -> int | None:
+    # bool is an int in Python: `true` would silently read as an offset of 1 year.
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError(f"{CONTRACTS_FILE.name}: *_from_period must be a whole number of years, not {v!r}")
+    return v
+
+
 @lru_cache(maxsize=1)
 def load_contracts() -> dict[str, Contract]:
     data = yaml.safe_load(CONTRACTS_FILE.read_text(encoding="utf-8"))
@@ -80,7 +95,9 @@ def load_contracts() -> dict[str, Contract]:
                 reference=c.get("reference"),
                 exclude=tuple(c.get("exclude", ())),
                 min=c.get("min"),
-                max_from_period=c.get("max_from_period", False),
+                max=c.get("max"),
+                min_from_period=_offset(c.get("min_from_period")),
+                max_from_period=_offset(c.get("max_from_period")),
                 pattern=c.get("pattern"),
             )
             for name, c in spec["columns"].items()
@@ -99,6 +116,8 @@ def load_contracts() -> dict[str, Contract]:
             columns=cols,
             encoding=spec.get("encoding"),
             sheet=spec.get("sheet"),
+            period_date=spec.get("period_date"),
+            every_municipality_once=spec.get("every_municipality_once", False),
         )
     return out
 

@@ -12,7 +12,7 @@ says where the gate must find it:
 `Expected.line` is the first offending line as a text editor counts it (header =
 line 1), for XLSX the sheet row (header = row 1); None for findings about the whole
 file or a column (R1.format, R1.sheet, R2.missing_column, R7, R8, X.municipality_missing,
-X.school_truncated). `Expected.column` is the lowercase contract column name where
+X.school_truncated, X.kita_truncated). `Expected.column` is the lowercase contract column name where
 the rule is about one column, else None (also for R1.encoding: the check is per line).
 
 Conventions worth knowing:
@@ -27,8 +27,11 @@ Conventions worth knowing:
   month (not on its last day): the other rows are moved to today or earlier, one row
   gets the month's last day. Otherwise `apply` raises FaultNotApplicable.
 - Faults that edit a data row raise FaultNotApplicable on a header-only file.
-- Each broken file breaks only its own rule, with one exception: the R8.volume cut of a
-  jobcenter/abh_bestand/bevoelkerung file also loses municipalities (X.municipality_missing).
+- Each broken file breaks only its own rule, with two exceptions: the R8.volume cut of a
+  stock file may also lose municipalities (X.municipality_missing), and a repeated row of
+  the engagement survey (R4.duplicate_key) is also a repeated municipality (R7.municipalities).
+- A file type with several cross-field or range rules has one fault per rule, keyed
+  `<rule>:<file_type>:<variant>` (e.g. `R6.cross_field:esu:u8`).
 - `pick_source(clean_dir, fault)` finds a suitable clean file in an inbox-layout corpus.
 """
 
@@ -47,9 +50,9 @@ from typing import Any, Callable
 from sources.contracts import Contract, load_contracts
 
 ALL_TYPES = ("jobcenter", "abh_bestand", "abh_einbuergerungen", "schulstatistik", "schulabgaenger",
-             "unterbringung", "bevoelkerung")
+             "unterbringung", "bevoelkerung", "esu", "kita", "hilfe_zur_pflege", "engagement")
 CSV_TYPES = tuple(t for t in ALL_TYPES if t != "unterbringung")
-STOCK_TYPES = ("jobcenter", "abh_bestand", "unterbringung", "bevoelkerung")
+STOCK_TYPES = ("jobcenter", "abh_bestand", "unterbringung", "bevoelkerung", "esu", "hilfe_zur_pflege")
 
 _SENTINEL = "\x00BAD\x00"  # stands for raw bytes that the encoder must not see
 
@@ -67,7 +70,7 @@ class Expected:
 
 @dataclass(frozen=True)
 class Fault:
-    key: str                      # "<rule>:<file_type>"
+    key: str                      # "<rule>:<file_type>", plus ":<variant>" where a type has several of a rule
     rule: str
     file_types: tuple[str, ...]
     description: str
@@ -381,6 +384,15 @@ def _drop_municipality(ctx: _Ctx) -> Expected:
     return Expected(ctx.rule, None, "ags")
 
 
+def _drop_survey_row(ctx: _Ctx) -> Expected:
+    """One municipality did not send its answer: its row is missing from the survey."""
+    t = ctx.table()
+    i = _pick(t)
+    t.keep_rows([k for k in range(t.n_rows) if k != i])
+    t.write(ctx.dst)
+    return Expected(ctx.rule, None, "ags")
+
+
 def _truncate_school(ctx: _Ctx) -> Expected:
     """The upload broke off: only the first quarter of the rows arrived."""
     t = ctx.table()
@@ -437,8 +449,8 @@ def _entered_before_previous_month_end(t, i: int) -> bool:
 def _build() -> dict[str, Fault]:
     specs: list[tuple[str, str, str, bool, Callable[[_Ctx], Expected]]] = []
 
-    def add(rule: str, ft: str, desc: str, func, needs_previous: bool = False):
-        specs.append((rule, ft, desc, needs_previous, func))
+    def add(rule: str, ft: str, desc: str, func, needs_previous: bool = False, variant: str | None = None):
+        specs.append((rule, ft, desc, needs_previous, func, variant))
 
     # R1.encoding: bytes the declared encoding does not have.
     add("R1.encoding", "jobcenter", "Byte 0xE4 (ä in Windows-1252) in einer UTF-8-Datei",
@@ -453,6 +465,14 @@ def _build() -> dict[str, Fault]:
         _encoding_fault("anzahl", lambda v: v.encode() + b"\xa0"))
     add("R1.encoding", "bevoelkerung", "geschütztes Leerzeichen 0xA0 (Windows-1252) in einer Zahl",
         _encoding_fault("anzahl", lambda v: b"\xa0" + v.encode()))
+    add("R1.encoding", "esu", "Byte 0xE4 (ä in Windows-1252) in einer UTF-8-Datei",
+        _encoding_fault("kind_id", lambda v: v.encode() + b"\xe4"))
+    add("R1.encoding", "kita", "geschütztes Leerzeichen 0xA0 (Windows-1252) in einer Zahl",
+        _encoding_fault("kinder", lambda v: v.encode() + b"\xa0"))
+    add("R1.encoding", "hilfe_zur_pflege", "Byte 0x81 (in Windows-1252 nicht belegt)",
+        _encoding_fault("person_id", lambda v: v.encode() + b"\x81"))
+    add("R1.encoding", "engagement", "Gremium in Windows-1252 statt UTF-8 (ä = 0xE4)",
+        _encoding_fault("integrationsgremium", lambda v: "Beir\u00e4t".encode("cp1252")))
     # R1.format / R1.sheet
     for ft in ALL_TYPES:
         add("R1.format", ft, "Binärdaten statt CSV" if ft != "unterbringung" else "ZIP-Archiv ohne Arbeitsmappe",
@@ -461,7 +481,8 @@ def _build() -> dict[str, Fault]:
     # R2.missing_column
     for ft, col in {"jobcenter": "fluchtkontext", "abh_bestand": "einreisedatum", "abh_einbuergerungen": "ags",
                     "schulstatistik": "schulart", "schulabgaenger": "anzahl", "unterbringung": "auszuege_privat",
-                    "bevoelkerung": "anzahl"}.items():
+                    "bevoelkerung": "anzahl", "esu": "sprachbefund", "kita": "herkunft",
+                    "hilfe_zur_pflege": "pflegegrad", "engagement": "integrationsgremium"}.items():
         add("R2.missing_column", ft, f"Spalte {col} fehlt", _drop_column(col))
     # R2.format: value of the wrong type or format.
     for ft, (col, val, desc) in {
@@ -472,6 +493,11 @@ def _build() -> dict[str, Fault]:
         "schulabgaenger": ("anzahl", "x", "Geheimhaltungszeichen x statt Zahl"),
         "unterbringung": ("plaetze", "ca. 50", "Text statt Zahl"),
         "bevoelkerung": ("anzahl", "12.5", "Dezimalzahl statt Anzahl"),
+        "esu": ("untersuchungsdatum", lambda c, t, i: _parse_de(t.get(i, "untersuchungsdatum")).isoformat(),
+                "Datum im ISO-Format JJJJ-MM-TT"),
+        "kita": ("kinder", "5,0", "Dezimalzahl statt Anzahl"),
+        "hilfe_zur_pflege": ("geburtsjahr", "1940er", "Jahrzehnt statt Geburtsjahr"),
+        "engagement": ("ehrenamtliche", "ca. 20", "Schätzung statt Zahl"),
     }.items():
         add("R2.format", ft, desc, _cell_fault(col, val))
     # R2.range: a number of the right type outside its range.
@@ -484,10 +510,18 @@ def _build() -> dict[str, Fault]:
     add("R2.range", "schulabgaenger", "negative Anzahl", _cell_fault("anzahl", "-1"))
     add("R2.range", "unterbringung", "negative Auszüge", _cell_fault("auszuege_privat", -1))
     add("R2.range", "bevoelkerung", "negative Anzahl", _cell_fault("anzahl", "-1"))
+    add("R2.range", "esu", "Geburtsjahr ein Jahr vor der Untersuchung (höchstens Jahr - 2)",
+        _cell_fault("geburtsjahr", lambda c, t, i: str(_year(c.period) - 1)))
+    add("R2.range", "esu", "73 Monate in der Kita (höchstens 72)", _cell_fault("kita_monate", "73",
+        lambda t, i: t.get(i, "kita_monate") != ""), variant="kita_monate")
+    add("R2.range", "kita", "negative Kinderzahl", _cell_fault("kinder", "-3"))
+    add("R2.range", "hilfe_zur_pflege", "Pflegegrad 6 (1 bis 5)", _cell_fault("pflegegrad", "6"))
+    add("R2.range", "engagement", "negative Zahl Ehrenamtlicher", _cell_fault("ehrenamtliche", "-4"))
     # R2.null: an empty required cell.
     for ft, col in {"jobcenter": "ags", "abh_bestand": "aufenthaltsstatus", "abh_einbuergerungen": "geschlecht",
                     "schulstatistik": "schulname", "schulabgaenger": "anzahl", "unterbringung": "einrichtung",
-                    "bevoelkerung": "anzahl"}.items():
+                    "bevoelkerung": "anzahl", "esu": "sprachbefund", "kita": "familiensprache",
+                    "hilfe_zur_pflege": "leistungsort", "engagement": "integrationsgremium"}.items():
         add("R2.null", ft, f"leere Zelle in {col}", _cell_fault(col, None if ft == "unterbringung" else ""))
     # R3.code: a code outside its list.
     for ft, (col, val, desc) in {
@@ -498,6 +532,10 @@ def _build() -> dict[str, Fault]:
         "schulabgaenger": ("abschluss", "abitur", "Abschluss-Code nicht in der Liste"),
         "unterbringung": ("art", "GU", "Art GU statt VU/AU"),
         "bevoelkerung": ("geschlecht", "d", "Geschlecht d gibt es in der Bevölkerungsstatistik nicht"),
+        "esu": ("familiensprache", "tuerkisch", "eine Sprache statt der drei Codes"),
+        "kita": ("altersgruppe", "6_bis_unter_10", "Schulkinder im Hort gehören nicht dazu"),
+        "hilfe_zur_pflege": ("staatsangehoerigkeit", "888", "Schlüssel 888 gibt es nicht"),
+        "engagement": ("integrationsgremium", "beirat", "Gremium-Code nicht in der Liste"),
     }.items():
         add("R3.code", ft, desc, _cell_fault(col, val))
     # R4.duplicate_key
@@ -518,6 +556,14 @@ def _build() -> dict[str, Fault]:
         _cell_fault("stichtag", lambda c, t, i: _date_like(c, t, i, "stichtag", _prev_month_end(c))))
     add("R5.period", "bevoelkerung", "Stichtag des Vorjahres",
         _cell_fault("stichtag", lambda c, t, i: f"31.12.{_year(c.period) - 1}"))
+    add("R5.period", "esu", "Untersuchungsjahr des Vorjahres",
+        _cell_fault("untersuchungsjahr", lambda c, t, i: _school_year(_year(c.period) - 1)))
+    add("R5.period", "kita", "Stichtag 31.12. statt 01.03.",
+        _cell_fault("stichtag", lambda c, t, i: f"31.12.{_year(c.period)}"))
+    add("R5.period", "hilfe_zur_pflege", "Stichtag des Vorjahres",
+        _cell_fault("stichtag", lambda c, t, i: f"31.12.{_year(c.period) - 1}"))
+    add("R5.period", "engagement", "Jahr der Umfrage davor",
+        _cell_fault("jahr", lambda c, t, i: str(_year(c.period) - 1)))
     # R6.cross_field
     add("R6.cross_field", "jobcenter", "arbeitslos = J bei elb = N",
         _cell_fault("arbeitslos", "J", lambda t, i: t.get(i, "elb") == "N"))
@@ -525,10 +571,20 @@ def _build() -> dict[str, Fault]:
         _cell_fault("einreisedatum", lambda c, t, i: _de(_parse_de(t.get(i, "stichtag")) + dt.timedelta(days=1))))
     add("R6.cross_field", "unterbringung", "Belegt ist nicht die Summe der davon-Spalten",
         _cell_fault("belegt", lambda c, t, i: int(t.get(i, "belegt")) + 1))
+    add("R6.cross_field", "esu", "Untersuchungsdatum am Tag vor dem Untersuchungsjahr (31.07.)",
+        _cell_fault("untersuchungsdatum", lambda c, t, i: f"31.07.{_year(c.period)}"))
+    add("R6.cross_field", "esu", "U8 leer, obwohl das Vorsorgeheft vorlag",
+        _cell_fault("u8", "", lambda t, i: t.get(i, "vorsorgeheft") == "J"), variant="u8")
+    add("R6.cross_field", "esu", "U8 eingetragen, obwohl kein Vorsorgeheft vorlag",
+        _cell_fault("u8", "N", lambda t, i: t.get(i, "vorsorgeheft") == "N"), variant="u8_ohne_heft")
+    add("R6.cross_field", "esu", "Masern-Impfungen leer, obwohl der Impfpass vorlag",
+        _cell_fault("masern_impfungen", "", lambda t, i: t.get(i, "impfpass") == "J"), variant="masern")
     # R7.header_only (naturalisations may be header-only)
     for ft in ALL_TYPES:
         if ft != "abh_einbuergerungen":
             add("R7.header_only", ft, "nur die Kopfzeile", _header_only)
+    # R7 for the engagement survey: exactly one row per municipality.
+    add("R7.municipalities", "engagement", "die Antwort einer Gemeinde fehlt", _drop_survey_row)
     # R8.volume (stock files)
     for ft in STOCK_TYPES:
         add("R8.volume", ft, "nur 45 % der Zeilen (abgeschnitten)", _truncate, needs_previous=True)
@@ -541,10 +597,12 @@ def _build() -> dict[str, Fault]:
     for ft in ("schulstatistik", "schulabgaenger"):
         add("X.school_truncated", ft, "nur das erste Viertel der Zeilen (Upload abgebrochen)", _truncate_school,
             needs_previous=True)
+    add("X.kita_truncated", "kita", "nur das erste Viertel der Zeilen (Upload abgebrochen)", _truncate_school,
+        needs_previous=True)
 
     out = {}
-    for rule, ft, desc, prev, func in specs:
-        key = f"{rule}:{ft}"
+    for rule, ft, desc, prev, func, variant in specs:
+        key = f"{rule}:{ft}" + (f":{variant}" if variant else "")
         assert key not in out, key
         out[key] = Fault(key, rule, (ft,), desc, prev, func)
     return out

@@ -30,6 +30,7 @@ office's cp1252 files, Stichtag as a date cell or as text, an extra sheet before
 from __future__ import annotations
 
 import datetime as dt
+import math
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,14 @@ SGB2_PERSONS = 26_000
 FACILITIES = 180
 SCHOOLS = 170
 # Population: sum of gemeinden.csv einwohner_ca (~542,000).
+
+# Where the stock levels above hold (the simulations grow ~1.5 % a year around them).
+FOREIGN_REF = "2021-12"
+SGB2_REF = "2022-01"
+# Every monthly simulation starts here (or a year before an earlier window), whatever
+# window is written: a later window then continues the same district, so the files an
+# earlier call wrote come out byte for byte again (`imon generate` for the next month).
+SIM_ORIGIN = "2017-12"
 
 MIN_FACILITIES = 6
 MIN_SCHOOLS = 8
@@ -304,7 +313,8 @@ class _Foreigners:
         f = np.where(ref.gks, 1.35, np.where(ref.einwohner >= 10_000, 1.0, np.where(ref.einwohner >= 5_000, 0.8, 0.6)))
         self.w_ags = ref.einwohner * f
 
-        self.n0 = max(round(FOREIGN_RESIDENTS * scale), 10 * len(ref.ags))
+        self.n_ref = max(round(FOREIGN_RESIDENTS * scale), 10 * len(ref.ags))
+        self.n0 = max(round(self._target(t0)), 10 * len(ref.ags))
         self.cols: dict[str, np.ndarray] = {}
         self.next_uid = 0
         at = _month_end(t0)
@@ -315,6 +325,10 @@ class _Foreigners:
         self._add(anchors)
         self._add(self._stock(self.n0 - n_anchor, at))
         self.naturalised: dict[int, pd.DataFrame] = {}
+
+    def _target(self, t: int) -> float:
+        """The stock the arrivals keep: ~1.5 % growth a year around FOREIGN_REF, plus Ukraine."""
+        return self.n_ref * 1.015 ** ((t - _mi(FOREIGN_REF)) / 12) * _ukraine_surge(t)
 
     # --- creating people
 
@@ -552,7 +566,7 @@ class _Foreigners:
         c["ags"][mv] = _draw(rng, self.w_ags, len(mv)).astype(np.int16)
 
         # Arrivals keep the stock on a growth path of ~1.5 % a year (with noise).
-        target = self.n0 * 1.015 ** ((t - self.t0) / 12) * _ukraine_surge(t)
+        target = self._target(t)
         n_now = int(c["active"].sum())
         n_arr = max(0, round(target - n_now + rng.normal(0, 0.002 * target)))
         n_birth = round(n_arr * 0.10)
@@ -623,7 +637,8 @@ class _Jobcenter:
             ref.einwohner >= 10_000, 0.9, np.where(ref.einwohner >= 5_000, 0.7, 0.5))))
         self.w_ags = ref.einwohner * f
 
-        self.n0 = max(round(SGB2_PERSONS * scale), 3 * len(ref.ags))
+        self.n_ref = max(round(SGB2_PERSONS * scale), 3 * len(ref.ags))
+        self.n0 = max(round(self._target(t_start)), 3 * len(ref.ags))
         self.p: dict[str, np.ndarray] = {}
         self.bg: dict[str, np.ndarray] = {}
         self.next_uid = self.next_bg = 0
@@ -637,6 +652,10 @@ class _Jobcenter:
         self.mean_size = float(size.mean())
         keep = int(np.searchsorted(np.cumsum(size), self.n0 - int(self.p["active"].sum()))) + 1
         self._add({k: v[:keep] for k, v in h.items()}, t_start)
+
+    def _target(self, t: int) -> float:
+        """The caseload new households keep: ~1.5 % growth a year around SGB2_REF."""
+        return self.n_ref * 1.015 ** ((t - _mi(SGB2_REF)) / 12)
 
     def _households(self, n: int, t: int, single: bool = False) -> dict[str, np.ndarray]:
         rng = self.rng
@@ -782,7 +801,7 @@ class _Jobcenter:
         new[course_age & np.isin(ik, [4, 5]) & (u < 0.01)] = 2
         p["ik"][act] = new
         # New households keep the caseload on a slowly rising path.
-        target = self.n0 * 1.015 ** ((t - self.t_start) / 12)
+        target = self._target(t)
         deficit = target - int(p["active"].sum()) + rng.normal(0, 0.003 * target)
         n_new = max(0, round(deficit / self.mean_size))
         if n_new:
@@ -822,8 +841,8 @@ class _Facilities:
 
     MIX = {"VU": [0.55, 0.28, 0.10, 0.07], "AU": [0.10, 0.70, 0.12, 0.08]}  # Gestattung/Schutz/Duldung/Sonstige
 
-    def __init__(self, rng: np.random.Generator, ref: _Ref, scale: float):
-        self.rng, self.ref = rng, ref
+    def __init__(self, rng: np.random.Generator, ref: _Ref, scale: float, seed: int):
+        self.rng, self.ref, self.seed = rng, ref, seed
         n = max(MIN_FACILITIES, round(FACILITIES * scale))
         self.n_vu_min = 2
         self.n_au_min = MIN_FACILITIES - self.n_vu_min
@@ -875,7 +894,8 @@ class _Facilities:
             self._open(np.array(["VU" if rng.random() < 0.2 else "AU"]))
 
     def frame(self, t: int) -> pd.DataFrame:
-        rng, f = self.rng, self.f
+        # Its own generator per month: what is written must not depend on which months were.
+        rng, f = np.random.default_rng([self.seed, 13, t]), self.f
         a = np.flatnonzero(f["active"])
         belegt = np.maximum(0, np.round(f["plaetze"][a] * f["occ"][a])).astype(np.int64)
         davon = rng.multinomial(belegt, f["mix"][a])
@@ -1091,6 +1111,277 @@ def _population(seed: int, ref: _Ref, scale: float, year: int, foreign: np.ndarr
     })
 
 
+# ----------------------------------------------------------------------------- second edition
+#
+# The four sources of the second edition draw from the simulated population where that is
+# natural (children examined and in day care from the residents aged 0-5, long-term care
+# recipients placed like the residents aged 65+, volunteers beside the follow-up
+# accommodation). Each yearly file has its own generator seeded by (seed, source, year),
+# so it does not depend on the window it was written in.
+
+ESU_CHILDREN = 5_200  # examined children a year at scale 1.0
+ESU_PER_RESIDENT_0_5 = ESU_CHILDREN / 30_000  # ~ one of the six birth cohorts of the 0-5 group (~30,000 at 1.0)
+KITA_CHILDREN = 19_000  # children under 6 in day care on 1 March
+CARE_PERSONS = 1_400  # people on long-term care assistance (Hilfe zur Pflege) on 31 December
+CARE_ORIGIN = 2010  # the care register is simulated year by year from here
+
+ESU_SPRACHE = np.array(["deutsch", "deutsch_und_andere", "andere", ""])
+SPRACHBEFUND = np.array(["unauffaellig", "foerderbedarf", "intensiv", "nicht_getestet"])
+GREMIEN = np.array(["rat", "ausschuss", "beauftragte", "keins"])
+
+
+def _residents(pop: pd.DataFrame, ref: _Ref, altersgruppe: str) -> np.ndarray:
+    """Residents of one age group on 31 December: array (municipality, deutsch/auslaendisch)."""
+    p = pop[pop["altersgruppe"] == altersgruppe]
+    out = np.zeros((len(ref.ags), 2))
+    np.add.at(out, (np.searchsorted(ref.ags, p["ags"].to_numpy(dtype="U8")),
+                    (p["staatsangehoerigkeit"] == "auslaendisch").to_numpy().astype(int)),
+              p["anzahl"].to_numpy(dtype=float))
+    return out
+
+
+def _weekdays(first: int, last: int) -> np.ndarray:
+    days = np.arange(first, last + 1)
+    return days[(days + 3) % 7 < 5]  # 1970-01-01 was a Thursday: (day + 3) % 7 = weekday, Monday 0
+
+
+def _esu(seed: int, ref: _Ref, scale: float, year: int, pop: pd.DataFrame, salt: int) -> pd.DataFrame:
+    """School-entry examination of the school year year/year+1: one row per examined child.
+
+    About one birth cohort of the residents aged 0-5 (31.12.year), examined 15 to 24 months
+    before school entry, i.e. mostly born from October year-5 to September year-4."""
+    rng = np.random.default_rng([seed, 31, year])
+    u6 = _residents(pop, ref, "00-05")
+    total = max(30, round(u6.sum() * ESU_PER_RESIDENT_0_5 * rng.normal(1.0, 0.01)))
+    n_ags = rng.multinomial(total, u6.sum(axis=1) / u6.sum())
+    ags = np.repeat(np.arange(len(ref.ags)), n_ags)
+    n = len(ags)
+    # "auslaendisch" here: at least one foreign nationality, so more than the residents' share.
+    f_share = np.clip(1.3 * u6[:, 1] / np.maximum(1, u6.sum(axis=1)), 0.02, 0.9)
+    aus = rng.random(n) < f_share[ags]
+    sex = SEXES[_draw(rng, [0.51, 0.488, 0.002], n)]
+    # Birth: the main cohort (Oct year-5 .. Sep year-4), some deferred a year, a few early.
+    shift = np.select([rng.random(n) < 0.03, rng.random(n) < 0.005], [-365, 365], 0)
+    birth = _day(year - 5, 10, 1) + rng.integers(0, 365, n) + shift
+    exam_days = _weekdays(_day(year, 8, 1), _day(year + 1, 7, 31))
+    w = np.where((exam_days >= _day(year, 8, 1)) & (exam_days < _day(year, 9, 10)), 0.15, 1.0)  # summer holidays
+    exam = exam_days[_draw(rng, w, n)]
+    # Family language by nationality group; empty = not asked or not answered.
+    sprache = _draw(rng, np.array([[0.86, 0.08, 0.03, 0.03], [0.10, 0.38, 0.47, 0.05]]), table=aus.astype(int))
+    # Months in day care: the start age differs (under-3 care is used less by immigrant families).
+    grp = np.where(aus | (sprache == 2), 1, 0)
+    kind = _draw(rng, np.array([[0.45, 0.50, 0.05], [0.20, 0.50, 0.30]]), table=grp)
+    start_age = np.select([kind == 0, kind == 1], [rng.uniform(10, 30, n), rng.uniform(28, 37, n)],
+                          rng.uniform(38, 60, n))
+    age_m = (exam - birth) / 30.44
+    kita = np.clip(np.round(age_m - start_age), 0, 72).astype(np.int64)
+    kita_known = rng.random(n) >= 0.04
+    # Check-up booklet and U8, vaccination record and measles doses.
+    heft = rng.random(n) < np.where(aus, 0.86, 0.95)
+    u8 = rng.random(n) < np.where(aus, 0.82, 0.93)
+    impf = rng.random(n) < np.where(aus, 0.85, 0.93)
+    masern = _draw(rng, np.array([[0.03, 0.05, 0.92], [0.06, 0.09, 0.85]]), table=aus.astype(int))
+    # Language screening by family language (not screened: absent, ill, refused).
+    befund = _draw(rng, np.array([[0.80, 0.13, 0.03, 0.04], [0.55, 0.27, 0.13, 0.05],
+                                  [0.25, 0.36, 0.32, 0.07], [0.50, 0.25, 0.15, 0.10]]), table=sprache)
+    yn = np.array(["N", "J"])
+    df = pd.DataFrame({
+        "untersuchungsjahr": f"{year}/{(year + 1) % 100:02d}",
+        "kind_id": _pseudonyms(np.arange(n, dtype=np.int64) + year * 1_000_000, salt ^ 0xE5E5, 14, "K"),
+        "untersuchungsdatum": _fmt_days(exam),
+        "geburtsjahr": birth.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970,
+        "geschlecht": sex,
+        "ags": ref.ags[ags],
+        "staatsangehoerigkeit": np.where(aus, "auslaendisch", "deutsch"),
+        "familiensprache": ESU_SPRACHE[sprache],
+        "kita_monate": np.where(kita_known, kita.astype(str), ""),
+        "vorsorgeheft": yn[heft.astype(int)],
+        "u8": np.where(heft, yn[u8.astype(int)], ""),
+        "impfpass": yn[impf.astype(int)],
+        "masern_impfungen": np.where(impf, masern.astype(str), ""),
+        "sprachbefund": SPRACHBEFUND[befund],
+    })
+    # The health office's export is in examination order.
+    return df.iloc[np.lexsort((df["kind_id"].to_numpy(), exam))].reset_index(drop=True)
+
+
+def _kita(seed: int, ref: _Ref, scale: float, year: int, pop_before: pd.DataFrame) -> pd.DataFrame:
+    """Children in day care on 1 March year, counted where the Kita or child-minder is.
+
+    Demand from the residents aged 0-5 of 31.12.year-1: about a third of the under-3s and
+    nearly all 3-to-6-year-olds; some children are cared for in a neighbouring town."""
+    prof = np.random.default_rng([seed, 32])  # municipal profiles: the same every year
+    rng = np.random.default_rng([seed, 33, year])
+    nm = len(ref.ags)
+    quota_u3 = np.clip(0.36 * prof.lognormal(0, 0.18, nm) * (1 + 0.015 * (year - 2022)), 0.1, 0.6)
+    quota_36 = np.clip(0.93 * prof.lognormal(0, 0.025, nm), 0.8, 0.99)
+    pflege = np.clip(prof.normal(0.16, 0.05, nm), 0.03, 0.35)  # child-minders' share of under-3 care
+    commute = np.clip(prof.normal(0.10, 0.04, nm), 0.0, 0.3)
+    u6 = _residents(pop_before, ref, "00-05")
+    f_res = u6[:, 1] / np.maximum(1, u6.sum(axis=1))
+    half = np.round(u6.sum(axis=1) / 2).astype(np.int64)
+    n_u3 = rng.binomial(half, quota_u3)
+    # Every municipality runs at least one Kita: a few children even at the smallest scale.
+    n_36 = np.maximum(rng.binomial(u6.sum(axis=1).astype(np.int64) - half, quota_36), 2)
+    rows = []
+    dest_w = ref.einwohner ** 1.3
+    for age_i, n_age, tp in ((0, n_u3, pflege), (1, n_36, np.full(nm, 0.015))):
+        away = rng.binomial(n_age, commute)
+        here = n_age - away
+        counts = here + np.bincount(_draw(rng, dest_w, int(away.sum())), minlength=nm)
+        # Origin of the parents (more than the children's nationality) and home language.
+        p_aus = np.clip(0.10 + 1.6 * f_res, 0.08, 0.85) * (0.8 if age_i == 0 else 1.0)
+        for a in range(nm):
+            k = int(counts[a])
+            if not k:
+                continue
+            tpf = rng.binomial(k, tp[a])
+            for art_i, kk in ((0, k - tpf), (1, tpf)):
+                aus = rng.binomial(kk, p_aus[a])
+                for her_i, h in ((0, aus), (1, kk - aus)):
+                    nd = rng.binomial(h, 0.55 if her_i == 0 else 0.02)
+                    rows.append((a, art_i, age_i, her_i, 0, h - nd))
+                    rows.append((a, art_i, age_i, her_i, 1, nd))
+    df = pd.DataFrame(rows, columns=["a", "art", "age", "her", "spr", "kinder"])
+    df = df[df["kinder"] > 0].sort_values(["a", "art", "age", "her", "spr"])  # cells without children left out
+    return pd.DataFrame({
+        "stichtag": f"01.03.{year}",
+        "ags": ref.ags[df["a"].to_numpy()],
+        "betreuungsart": np.array(["kita", "tagespflege"])[df["art"].to_numpy()],
+        "altersgruppe": np.array(["unter_3", "3_bis_unter_6"])[df["age"].to_numpy()],
+        "herkunft": np.array(["auslaendisch", "nicht_auslaendisch"])[df["her"].to_numpy()],
+        "familiensprache": np.array(["deutsch", "nicht_deutsch"])[df["spr"].to_numpy()],
+        "kinder": df["kinder"].to_numpy(dtype=np.int64),
+    })
+
+
+# Foreign nationalities among care recipients: the first guest-worker generation, and others.
+_CARE_NAT = {"163": 25.0, "137": 14.0, "134": 12.0, "130": 10.0, "122": 6.0, "170": 6.0, "150": 3.0,
+             "144": 3.0, "160": 4.0, "166": 5.0, "154": 2.0, "152": 3.0, "151": 2.0, "475": 1.5}
+
+
+class _Care:
+    """The social welfare office's register of long-term care assistance, year by year.
+
+    Simulated from CARE_ORIGIN with its own generator, so the file of a year is the same
+    whichever window asks for it."""
+
+    P_STATIONAER = np.array([0.15, 0.40, 0.62, 0.78, 0.88])  # by care grade 1..5
+
+    def __init__(self, seed: int, ref: _Ref, scale: float, salt: int):
+        self.ref, self.scale, self.salt = ref, scale, salt
+        self.rng = np.random.default_rng([seed, 34])
+        prof = np.random.default_rng([seed, 35])
+        self.w_ags = ref.einwohner * prof.lognormal(0, 0.25, len(ref.ags))
+        self.w_nat = np.zeros(len(ref.nat))
+        for code, w in _CARE_NAT.items():
+            self.w_nat[ref.nat_index(code)] = w
+        self.n_ref = max(20, round(CARE_PERSONS * scale))
+        self.year = CARE_ORIGIN - 1
+        self.cols: dict[str, np.ndarray] = {}
+        self.next_uid = 0
+        self._enter(round(self._target(CARE_ORIGIN) * 0.97))
+
+    def _target(self, year: int) -> float:
+        return self.n_ref * 1.025 ** (year - 2022)
+
+    def _enter(self, n: int) -> None:
+        rng, y = self.rng, self.year + 1
+        age = np.where(rng.random(n) < 0.16, rng.integers(25, 65, n),
+                       np.clip(np.round(rng.normal(84, 7, n)), 65, 104)).astype(np.int64)
+        foreign = rng.random(n) < 0.11
+        nat = np.where(foreign, _draw(rng, self.w_nat, n), self.ref.nat_index("000"))
+        grade = _draw(rng, [0.04, 0.27, 0.36, 0.22, 0.11], n)
+        new = {
+            "uid": np.arange(self.next_uid, self.next_uid + n, dtype=np.int64),
+            "by": (y - age).astype(np.int64),
+            "sex": _draw(rng, [0.37, 0.629, 0.001], n),
+            "nat": nat.astype(np.int64),
+            "ags": _draw(rng, self.w_ags, n),
+            "grade": grade.astype(np.int64),
+            "stat": rng.random(n) < self.P_STATIONAER[grade],
+            "active": np.ones(n, dtype=bool),
+        }
+        self.next_uid += n
+        self.cols = new if not self.cols else {k: np.concatenate([self.cols[k], new[k]]) for k in new}
+
+    def _step(self) -> None:
+        """One year: deaths and other exits, higher care grades, moves into care homes, entries."""
+        rng, c = self.rng, self.cols
+        y = self.year + 1
+        act = np.flatnonzero(c["active"])
+        n = len(act)
+        age = y - c["by"][act]
+        p_exit = 0.12 + 0.05 * c["grade"][act] + np.where(age >= 90, 0.1, 0.0)
+        c["active"][act[rng.random(n) < p_exit]] = False
+        act = np.flatnonzero(c["active"])
+        n = len(act)
+        up = rng.random(n) < 0.22
+        c["grade"][act] = np.minimum(c["grade"][act] + up, 4)
+        into_home = ~c["stat"][act] & (rng.random(n) < 0.12 + 0.08 * c["grade"][act])
+        c["stat"][act[into_home]] = True
+        target = self._target(y) * rng.normal(1.0, 0.01)
+        self.year = y
+        self._enter(max(0, round(target - n)))
+
+    def frame(self, year: int) -> pd.DataFrame:
+        if year < self.year:
+            raise ValueError("the care register only moves forward")  # generate() asks in year order
+        while self.year < year:
+            self._step()
+        c, ref = self.cols, self.ref
+        a = np.flatnonzero(c["active"])
+        pid = _pseudonyms(c["uid"][a], self.salt ^ 0xCA5E, 12, "HP")
+        o = np.argsort(pid, kind="stable")
+        a, pid = a[o], pid[o]
+        return pd.DataFrame({
+            "stichtag": f"31.12.{year}",
+            "person_id": pid,
+            "geburtsjahr": c["by"][a],
+            "geschlecht": SEXES[c["sex"][a]],
+            "staatsangehoerigkeit": ref.nat[c["nat"][a]],
+            "ags": ref.ags[c["ags"][a]],
+            "leistungsort": np.where(c["stat"][a], "stationaer", "ambulant"),
+            "pflegegrad": c["grade"][a] + 1,
+        })
+
+
+def _engagement(seed: int, ref: _Ref, scale: float, year: int, au_residents: np.ndarray) -> pd.DataFrame:
+    """The integration management's survey of 31 December year: every municipality once.
+
+    The strongest integration body is a stable property of a municipality that can grow
+    (a council or committee set up in some year); volunteers follow the size of the place
+    and, a little, the number of refugees in its follow-up accommodation. Some
+    municipalities do not answer (counts empty)."""
+    prof = np.random.default_rng([seed, 36])  # the same every year
+    rng = np.random.default_rng([seed, 37, year])
+    nm = len(ref.ags)
+    size = np.where(ref.gks, 0, np.where(ref.einwohner >= 10_000, 1, 2))
+    base = _draw(prof, np.array([[0.45, 0.30, 0.25, 0.0], [0.15, 0.30, 0.40, 0.15], [0.02, 0.06, 0.32, 0.60]]),
+                 table=size)
+    # Some municipalities set up a stronger body in a given year and keep it.
+    upgrade_year = 2014 + prof.geometric(0.06, nm)
+    better = np.maximum(base - 1, 0)
+    gremium = np.where(year >= upgrade_year, better, base)
+    rate = 0.0028 * prof.lognormal(0, 0.45, nm)  # volunteers per inhabitant
+    wave = 1.0 + 0.25 * (year in (2022, 2023)) + 0.35 * (year in (2015, 2016, 2017))  # refugee arrivals
+    expected = ref.einwohner * scale * rate * wave * rng.lognormal(0, 0.12, nm) + 0.05 * au_residents
+    volunteers = rng.poisson(expected)
+    orgs = rng.poisson(ref.einwohner * scale / 7000 * prof.lognormal(0, 0.4, nm))
+    # Non-answering: more among small places; always some, never all.
+    silent = rng.random(nm) < np.where(size == 2, 0.14, 0.06)
+    if not silent.any():
+        silent[int(rng.integers(nm))] = True
+    orgs_empty = silent | (rng.random(nm) < 0.03)
+    return pd.DataFrame({
+        "jahr": year,
+        "ags": ref.ags,
+        "integrationsgremium": GREMIEN[gremium],
+        "ehrenamtliche": np.where(silent, "", volunteers.astype(str)),
+        "migrantenorganisationen": np.where(orgs_empty, "", orgs.astype(str)),
+    })
+
+
 # ----------------------------------------------------------------------------- writing
 
 
@@ -1168,6 +1459,23 @@ def _write_xlsx(path: Path, df: pd.DataFrame, seed: int, t: int) -> Path:
 # ----------------------------------------------------------------------------- entry point
 
 
+def _check_args(start: str, months, scale, seed) -> int:
+    """The start month index; a ValueError with a German message for anything unusable."""
+    try:
+        t_start = _mi(start)
+    except (ValueError, AttributeError):
+        raise ValueError(f"--start: Monat im Format JJJJ-MM erwartet (z. B. 2024-01), nicht {start!r}") from None
+    if not 1900 <= t_start // 12 <= 2200:
+        raise ValueError(f"--start: Jahr {t_start // 12} liegt außerhalb von 1900 bis 2200")
+    if isinstance(months, bool) or not isinstance(months, int) or months < 1:
+        raise ValueError(f"--months: eine ganze Zahl ab 1 erwartet, nicht {months!r}")
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or not scale > 0:
+        raise ValueError(f"--scale: eine Zahl größer als 0 erwartet (1.0 = der ganze Landkreis), nicht {scale!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"--seed: eine ganze Zahl ab 0 erwartet, nicht {seed!r}")
+    return t_start
+
+
 def generate(out_dir: Path, start: str = "2023-01", months: int = 24, scale: float = 0.05,
              seed: int = 1) -> list[Path]:
     """Write synthetic extracts for the months [start, start + months) into out_dir/<provider>/.
@@ -1175,47 +1483,53 @@ def generate(out_dir: Path, start: str = "2023-01", months: int = 24, scale: flo
     Monthly: jobcenter, abh_bestand, abh_einbuergerungen (header-only in a month
     without naturalisations), unterbringung. Yearly: bevoelkerung for every
     31 December from the year before `start` to the last December in the window;
-    schulstatistik_Y when October Y is in the window; schulabgaenger_Y when
-    31 July Y+1 is. Existing files of the same name are overwritten. Returns the
-    written paths, sorted.
+    schulstatistik_Y when October Y is in the window; schulabgaenger_Y and esu_Y when
+    31 July Y+1 is (both delivered after the school year ends); kita_Y when 1 March Y
+    is; hilfe_zur_pflege_Y and engagement_Y when 31 December Y is. Existing files of
+    the same name are overwritten. Returns the written paths, sorted.
+
+    A file depends only on (seed, scale) and its own period, not on the window: the
+    simulations always start at SIM_ORIGIN (for windows from 2019-01 on) and every
+    yearly file draws from its own generator. So a later window (`--start 2025-01
+    --months 1` after `--start 2023-01 --months 24`) writes the next month of the same
+    district and writes the files it shares with the earlier call (here
+    bevoelkerung_2024.csv) byte for byte as they were: a refresh sees an unchanged
+    re-delivery, not new numbers.
 
     The output does not depend on the wall clock. A window reaching into the current
     or a future month therefore holds dates after today (the gate's X.future_date):
     use past windows for a clean corpus.
     """
-    if months < 1:
-        raise ValueError("months muss >= 1 sein")
-    if not scale > 0:
-        raise ValueError("scale muss > 0 sein")
+    t_start = _check_args(start, months, scale, seed)
     out_dir = Path(out_dir)
     ref = _Ref.load()
-    t_start = _mi(start)
     t_end = t_start + months - 1
     y_start = _ym(t_start)[0]
     t0 = (y_start - 1) * 12 + 11  # December before the start year: the first population file
-    # The simulations run a year before anything is written, so that flows and stocks
-    # are in step (no drift away from the initial draw in the first written months).
+    # The simulations run at least a year before anything is written, so that flows and
+    # stocks are in step (no drift away from the initial draw in the first written months).
     burn = 12
+    t_init = min(_mi(SIM_ORIGIN), t0 - burn)
     seq = np.random.SeedSequence(seed)
     r_abh, r_jc, r_fac = (np.random.default_rng(s) for s in seq.spawn(3))
-    salts = np.random.default_rng([seed, 1]).integers(0, 2**63, 2)
-    foreigners = _Foreigners(r_abh, ref, scale, t0 - burn, int(salts[0]))
-    jobcenter = _Jobcenter(r_jc, ref, scale, t_start - burn, int(salts[1]))
-    facilities = _Facilities(r_fac, ref, scale)
+    salts = np.random.default_rng([seed, 1]).integers(0, 2**63, 3)
+    foreigners = _Foreigners(r_abh, ref, scale, t_init, int(salts[0]))
+    jobcenter = _Jobcenter(r_jc, ref, scale, t_init, int(salts[1]))
+    facilities = _Facilities(r_fac, ref, scale, seed)
+    care = _Care(seed, ref, scale, int(salts[2]))
+    pops: dict[int, pd.DataFrame] = {}  # population on 31 December, by year
+    au_dec: dict[int, np.ndarray] = {}  # residents in follow-up accommodation (AU) in December, per municipality
     written: list[Path] = []
-    for t in range(min(t0, t_start) - burn + 1, t_end + 1):
-        if t > t0 - burn:
-            foreigners.step(t)
-        if t > t_start - burn:
-            jobcenter.step(t)
+    for t in range(t_init + 1, t_end + 1):
+        foreigners.step(t)
+        jobcenter.step(t)
+        facilities.step(t)
         y, m = _ym(t)
         if m == 12 and t >= t0:
-            pop = _population(seed, ref, scale, y, foreigners.population_counts(y))
-            written.append(_write_csv(out_dir / "bevoelkerung" / f"bevoelkerung_{y}.csv", pop, seed, "utf-8"))
+            pops[y] = _population(seed, ref, scale, y, foreigners.population_counts(y))
+            written.append(_write_csv(out_dir / "bevoelkerung" / f"bevoelkerung_{y}.csv", pops[y], seed, "utf-8"))
         if t < t_start:
             continue
-        if t > t_start:
-            facilities.step(t)
         lab = _label(t)
         written.append(_write_csv(out_dir / "jobcenter" / f"jobcenter_{lab}.csv", jobcenter.snapshot(t),
                                   seed, "utf-8-sig"))
@@ -1224,7 +1538,12 @@ def generate(out_dir: Path, start: str = "2023-01", months: int = 24, scale: flo
         written.append(_write_csv(abh / f"abh_bestand_{lab}.csv", foreigners.snapshot(t), seed, "cp1252", "\r\n"))
         written.append(_write_csv(abh / f"abh_einbuergerungen_{lab}.csv", foreigners.naturalisations(t), seed,
                                   "cp1252", "\r\n"))
-        written.append(_write_xlsx(out_dir / "wohnen" / f"unterbringung_{lab}.xlsx", facilities.frame(t), seed, t))
+        frame = facilities.frame(t)
+        written.append(_write_xlsx(out_dir / "wohnen" / f"unterbringung_{lab}.xlsx", frame, seed, t))
+        if m == 12:
+            au = frame[frame["Art"] == "AU"]
+            au_dec[y] = np.bincount(np.searchsorted(ref.ags, au["AGS"].to_numpy(dtype="U8")),
+                                    weights=au["Belegt"].to_numpy(), minlength=len(ref.ags))
 
     schools = _Schools(seed, ref, scale)
     for y in range(_ym(t_start)[0] - 1, _ym(t_end)[0] + 1):
@@ -1232,6 +1551,17 @@ def generate(out_dir: Path, start: str = "2023-01", months: int = 24, scale: flo
             written.append(_write_csv(out_dir / "schulen" / f"schulstatistik_{y}.csv", schools.statistik(y), seed, "utf-8"))
         if t_start <= (y + 1) * 12 + 6 <= t_end:  # school year y/y+1 ends 31 July y+1
             written.append(_write_csv(out_dir / "schulen" / f"schulabgaenger_{y}.csv", schools.abgaenger(y), seed, "utf-8"))
+            written.append(_write_csv(out_dir / "gesundheitsamt" / f"esu_{y}.csv",
+                                      _esu(seed, ref, scale, y, pops[y], int(salts[2])), seed, "utf-8"))
+        if t_start <= y * 12 + 2 <= t_end:  # day-care count on 1 March y, by the population of 31.12.y-1
+            written.append(_write_csv(out_dir / "jugendamt" / f"kita_{y}.csv",
+                                      _kita(seed, ref, scale, y, pops[y - 1]), seed, "utf-8"))
+        if t_start <= y * 12 + 11 <= t_end:  # 31 December y
+            # The social welfare office's case system runs Windows too: cp1252, CRLF.
+            written.append(_write_csv(out_dir / "sozialamt" / f"hilfe_zur_pflege_{y}.csv",
+                                      care.frame(y), seed, "cp1252", "\r\n"))
+            written.append(_write_csv(out_dir / "integration" / f"engagement_{y}.csv",
+                                      _engagement(seed, ref, scale, y, au_dec[y]), seed, "utf-8"))
     return sorted(written)
 
 

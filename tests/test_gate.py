@@ -49,6 +49,18 @@ def row(ft: str, i: int, **over) -> dict[str, str]:
         "bevoelkerung": dict(stichtag="31.12.2024", ags=GEMEINDEN[i % 44],
                              geschlecht="m", altersgruppe=["00-05", "06-14", "15-17", "18-24", "25-64", "65+"][(i // 44) % 6],
                              staatsangehoerigkeit="deutsch", anzahl="100"),
+        # examination year 2024/25: 01.08.2024 to 31.07.2025, born 2017 to 2022
+        "esu": dict(untersuchungsjahr="2024/25", kind_id=f"k{i}", untersuchungsdatum="14.10.2024", geburtsjahr="2020",
+                    geschlecht="w", ags=GEMEINDEN[i % 44], staatsangehoerigkeit="auslaendisch",
+                    familiensprache="andere", kita_monate="20", vorsorgeheft="J", u8="J", impfpass="J",
+                    masern_impfungen="2", sprachbefund="foerderbedarf"),
+        "kita": dict(stichtag="01.03.2024", ags=GEMEINDEN[i % 44], betreuungsart="kita",
+                     altersgruppe=["unter_3", "3_bis_unter_6"][(i // 44) % 2], herkunft="auslaendisch",
+                     familiensprache="nicht_deutsch", kinder="5"),
+        "hilfe_zur_pflege": dict(stichtag="31.12.2024", person_id=f"p{i}", geburtsjahr="1938", geschlecht="w",
+                                 staatsangehoerigkeit="163", ags=A, leistungsort="stationaer", pflegegrad="4"),
+        "engagement": dict(jahr="2024", ags=GEMEINDEN[i % 44], integrationsgremium="beauftragte",
+                           ehrenamtliche="25", migrantenorganisationen="1"),
     }[ft]
     r.update(over)
     return r
@@ -502,6 +514,187 @@ def test_municipality_missing(tmp_path):
     # a previous period without all 44 municipalities is no yardstick
     hist2 = {"jobcenter": [FileStats("2023-12", 44, frozenset(GEMEINDEN[:40]))]}
     assert gate_all(parse(p), history=hist2)[p] == []
+
+
+# --------------------------------------------------------------------------- second edition
+
+
+def test_second_edition_raw_columns_and_types():
+    """What raw.<file_type> holds for the four new sources (the staging models build on it)."""
+    assert typed_schema(C["esu"]) == {
+        "untersuchungsjahr": "VARCHAR", "kind_id": "VARCHAR", "untersuchungsdatum": "DATE", "geburtsjahr": "INTEGER",
+        "geschlecht": "VARCHAR", "ags": "VARCHAR", "staatsangehoerigkeit": "VARCHAR", "familiensprache": "VARCHAR",
+        "kita_monate": "INTEGER", "vorsorgeheft": "BOOLEAN", "u8": "BOOLEAN", "impfpass": "BOOLEAN",
+        "masern_impfungen": "INTEGER", "sprachbefund": "VARCHAR"}
+    assert typed_schema(C["kita"]) == {
+        "stichtag": "DATE", "ags": "VARCHAR", "betreuungsart": "VARCHAR", "altersgruppe": "VARCHAR",
+        "herkunft": "VARCHAR", "familiensprache": "VARCHAR", "kinder": "INTEGER"}
+    assert typed_schema(C["hilfe_zur_pflege"]) == {
+        "stichtag": "DATE", "person_id": "VARCHAR", "geburtsjahr": "INTEGER", "geschlecht": "VARCHAR",
+        "staatsangehoerigkeit": "VARCHAR", "ags": "VARCHAR", "leistungsort": "VARCHAR", "pflegegrad": "INTEGER"}
+    assert typed_schema(C["engagement"]) == {
+        "jahr": "INTEGER", "ags": "VARCHAR", "integrationsgremium": "VARCHAR", "ehrenamtliche": "INTEGER",
+        "migrantenorganisationen": "INTEGER"}
+    assert {ft: (C[ft].provider, C[ft].encoding, C[ft].stock) for ft in ("esu", "kita", "hilfe_zur_pflege", "engagement")} == {
+        "esu": ("gesundheitsamt", "utf-8", True), "kita": ("jugendamt", "utf-8", False),
+        "hilfe_zur_pflege": ("sozialamt", "cp1252", True), "engagement": ("integration", "utf-8", False)}
+
+
+def test_second_edition_clean_files_pass(tmp_path):
+    esu = [row("esu", i) for i in range(4)]
+    esu[1].update(vorsorgeheft="N", u8="", impfpass="N", masern_impfungen="", familiensprache="", kita_monate="")
+    esu[2].update(untersuchungsdatum="01.08.2024", geburtsjahr="2017", kita_monate="72", masern_impfungen="0")
+    esu[3].update(untersuchungsdatum="31.07.2025", geburtsjahr="2022", u8="N")
+    eng = [row("engagement", i) for i in range(44)]
+    eng[5].update(ehrenamtliche="", migrantenorganisationen="")  # did not answer
+    files = [
+        csv_file(tmp_path, "esu", "2024", esu),
+        csv_file(tmp_path, "kita", "2024", [row("kita", i) for i in range(88)]),
+        csv_file(tmp_path, "hilfe_zur_pflege", "2024",
+                 [row("hilfe_zur_pflege", 0, person_id="Pflegefall-Müller"), row("hilfe_zur_pflege", 1, pflegegrad="1")]),
+        csv_file(tmp_path, "engagement", "2024", eng),
+    ]
+    parsed = [parse(f) for f in files]
+    out = gate_all(*parsed, today=dt.date(2025, 8, 15))
+    assert all(v == [] for v in out.values()), out
+    t = parsed[0].table
+    assert t.column("u8").to_pylist() == [True, None, True, False]
+    assert t.column("masern_impfungen").to_pylist() == [2, None, 0, 2]
+    assert parsed[2].table.column("person_id").to_pylist()[0] == "Pflegefall-Müller"  # cp1252 decoded
+    assert parsed[3].table.column("ehrenamtliche").to_pylist()[5] is None
+
+
+def test_esu_cross_field_rules(tmp_path):
+    rows = [row("esu", i) for i in range(8)]
+    rows[1].update(u8="")  # line 3: booklet shown, U8 empty
+    rows[2].update(vorsorgeheft="N", u8="N")  # line 4: no booklet, U8 filled
+    rows[3].update(masern_impfungen="")  # line 5: record shown, measles empty
+    rows[4].update(impfpass="N", masern_impfungen="0")  # line 6: no record, measles filled
+    rows[5].update(untersuchungsdatum="31.07.2024")  # line 7: the day before the examination year
+    rows[6].update(untersuchungsdatum="01.08.2025")  # line 8: the day after
+    p = csv_file(tmp_path, "esu", "2024", rows)
+    fs = gate_all(parse(p), today=dt.date(2026, 1, 1))[p]
+    got = sorted((f.column, f.lines, f.values) for f in fs if f.rule == "R6.cross_field")
+    assert got == [
+        ("masern_impfungen", [5], ["impfpass=J; masern_impfungen="]),
+        ("masern_impfungen", [6], ["impfpass=N; masern_impfungen=0"]),
+        ("u8", [3], ["vorsorgeheft=J; u8="]),
+        ("u8", [4], ["vorsorgeheft=N; u8=N"]),
+        ("untersuchungsdatum", [7], ["31.07.2024"]),
+        ("untersuchungsdatum", [8], ["01.08.2025"]),
+    ]
+    assert rules(fs) == {"R6.cross_field"}
+    msgs = {f.message for f in fs}
+    assert "Untersuchungsdatum liegt vor dem Untersuchungsjahr 2024/25 (01.08.2024 bis 31.07.2025)" in msgs
+    assert "u8 ist leer, obwohl vorsorgeheft = J (leer genau dann, wenn vorsorgeheft = N)" in msgs
+    # an invalid flag is R2.format, not also a cross-field finding
+    (tmp_path / "q").mkdir()
+    q = csv_file(tmp_path / "q", "esu", "2024", [row("esu", 0, vorsorgeheft="ja", u8="")])
+    assert rules(gate_all(parse(q), today=dt.date(2026, 1, 1))[q]) == {"R2.format"}
+
+
+def test_ranges_relative_to_the_period_and_maxima(tmp_path):
+    rows = [row("esu", i) for i in range(5)]
+    rows[0]["geburtsjahr"] = "2016"  # 2024 - 8
+    rows[1]["geburtsjahr"] = "2023"  # 2024 - 1
+    rows[2]["kita_monate"] = "73"
+    rows[3]["masern_impfungen"] = "3"
+    p = csv_file(tmp_path, "esu", "2024", rows)
+    fs = [f for f in gate_all(parse(p), today=dt.date(2026, 1, 1))[p]]
+    got = sorted((f.column, f.lines, f.message) for f in fs)
+    assert got == [
+        ("geburtsjahr", [2], "Wert liegt vor 2017 (erlaubt: 2017 bis 2022 für den Zeitraum 2024)"),
+        ("geburtsjahr", [3], "Wert liegt nach 2022 (erlaubt: 2017 bis 2022 für den Zeitraum 2024)"),
+        ("kita_monate", [4], "Wert größer als 72"),
+        ("masern_impfungen", [5], "Wert größer als 2"),
+    ]
+    assert rules(fs) == {"R2.range"}
+    h = csv_file(tmp_path, "hilfe_zur_pflege", "2024", [row("hilfe_zur_pflege", 0, pflegegrad="0"),
+                                                       row("hilfe_zur_pflege", 1, pflegegrad="6"),
+                                                       row("hilfe_zur_pflege", 2, geburtsjahr="2025")])
+    got = sorted((f.column, f.lines, f.message) for f in gate_all(parse(h))[h])
+    assert got == [("geburtsjahr", [4], "Wert liegt nach dem Berichtsjahr 2024"),
+                   ("pflegegrad", [2], "Wert kleiner als 1"), ("pflegegrad", [3], "Wert größer als 5")]
+
+
+def test_period_rules_of_the_new_types(tmp_path):
+    k = csv_file(tmp_path, "kita", "2024", [row("kita", 0, stichtag="31.12.2024"), row("kita", 1)])
+    f = only(gate_all(parse(k))[k], "R5.period")
+    assert f.message == "Stichtag passt nicht zum Dateinamen (erwartet 01.03.2024)" and f.lines == [2]
+    e = csv_file(tmp_path, "engagement", "2024", [row("engagement", i, jahr="2023" if i == 7 else "2024")
+                                                  for i in range(44)])
+    f = only(gate_all(parse(e))[e], "R5.period")
+    assert f.message == "Jahr passt nicht zum Dateinamen (erwartet 2024)" and f.lines == [9] and f.column == "jahr"
+    u = csv_file(tmp_path, "esu", "2024", [row("esu", 0, untersuchungsjahr="2023/24")])
+    f = only(gate_all(parse(u), today=dt.date(2026, 1, 1))[u], "R5.period")
+    assert "erwartet 2024/25" in f.message
+
+
+def test_engagement_needs_each_municipality_exactly_once(tmp_path):
+    rows = [row("engagement", i) for i in range(44)]
+    names = gate.municipality_names()
+    missing = rows.pop(10)  # line 12 gone
+    p = csv_file(tmp_path, "engagement", "2024", rows)
+    f = only(gate_all(parse(p))[p], "R7.municipalities")
+    assert f.severity == "error" and f.column == "ags" and f.row_count == 1
+    assert f.values == [f"{missing['ags']} {names[missing['ags']]}"]
+    assert f.message == f"1 der 44 Gemeinden fehlt in der Umfrage: {missing['ags']} {names[missing['ags']]}"
+    rows.insert(10, dict(rows[20]))  # the same municipality twice: lines 12 and 23 (moved down by one)
+    (tmp_path / "b").mkdir()
+    q = csv_file(tmp_path / "b", "engagement", "2024", rows)
+    fs = gate_all(parse(q))[q]
+    assert rules(fs) == {"R7.municipalities", "R4.duplicate_key"}
+    r7 = [f for f in fs if f.rule == "R7.municipalities"]
+    assert len(r7) == 2  # one missing, one repeated
+    rep = next(f for f in r7 if "mehrfach" in f.message)
+    ags = rows[10]["ags"]
+    assert rep.lines == [12, 23] and rep.values == [f"{ags} {names[ags]}"] * 2
+    assert f"{ags} {names[ags]} (Zeilen 12, 23)" in rep.message
+    # a missing ags column is one finding, not 44 missing municipalities
+    (tmp_path / "c").mkdir()
+    hdr = [h for h in HEADERS["engagement"] if h != "ags"]
+    c = write_csv(tmp_path / "c" / "engagement_2024.csv", hdr, [row("engagement", i) for i in range(44)])
+    assert rules(gate_all(parse(c))[c]) == {"R2.missing_column"}
+
+
+def test_kita_truncation_blocks_only_a_cut_file_and_can_be_accepted(tmp_path):
+    full = [row("kita", i) for i in range(88)]  # 44 municipalities x 2 age groups
+    hist = {"kita": [FileStats("2023", 88, frozenset(GEMEINDEN))]}
+    # normal movement: 20 % fewer rows, three small places without day care this year
+    normal = [r for r in full if r["ags"] not in GEMEINDEN[-3:]][:70]
+    p = csv_file(tmp_path, "kita", "2024", normal)
+    assert gate_all(parse(p), history=hist)[p] == []
+    # cut off after the first quarter: rows and municipalities gone
+    (tmp_path / "cut").mkdir()
+    q = csv_file(tmp_path / "cut", "kita", "2024", full[:22])
+    pq = parse(q)
+    f = only(gate_all(pq, history=hist)[q], "X.kita_truncated")
+    assert f.severity == "error" and f.values[:2] == ["2023: 88", "2024: 22"]
+    assert "Nur 25 % der Zeilen des Vorjahres 2023 (88 → 22 Zeilen), 22 von 44 Gemeinden" in f.message
+    assert "imon accept" in gate.next_step("X.kita_truncated", "error", pq)
+    assert gate_all(pq, history=hist, accepted={(q.name, pq.sha256)})[q] == []
+    # as many rows, but a quarter of the municipalities gone at once is a cut too
+    (tmp_path / "m").mkdir()
+    few = [dict(r, ags=GEMEINDEN[i % 30]) for i, r in enumerate(full)]
+    for i, r in enumerate(few):
+        r["altersgruppe"] = ["unter_3", "3_bis_unter_6"][(i // 30) % 2]
+        r["herkunft"] = ["auslaendisch", "nicht_auslaendisch"][(i // 60) % 2]
+    m = csv_file(tmp_path / "m", "kita", "2024", few)
+    assert rules(gate_all(parse(m), history=hist)[m]) == {"X.kita_truncated"}
+    # other aggregated files are not judged by it, nor is a kita file without a year before
+    assert gate_all(parse(q))[q] == []
+
+
+def test_second_edition_volume_rule(tmp_path):
+    hist = {"hilfe_zur_pflege": [FileStats("2023", 10, frozenset())], "esu": [FileStats("2023", 10, frozenset())]}
+    h = csv_file(tmp_path, "hilfe_zur_pflege", "2024", [row("hilfe_zur_pflege", i) for i in range(14)])
+    assert only(gate_all(parse(h), history=hist)[h], "R8.volume").values == ["2023: 10", "2024: 14"]
+    e = csv_file(tmp_path, "esu", "2024", [row("esu", i) for i in range(13)])
+    assert gate_all(parse(e), history=hist, today=dt.date(2026, 1, 1))[e] == []  # +30 % is allowed
+    # the engagement survey and the day-care file are exempt from rule 8
+    hist2 = {"kita": [FileStats("2023", 60, frozenset(GEMEINDEN))]}
+    k = csv_file(tmp_path, "kita", "2024", [row("kita", i) for i in range(88)])
+    assert gate_all(parse(k), history=hist2)[k] == []
 
 
 # --------------------------------------------------------------------------- batches, lines, reports

@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import io
 import re
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -106,6 +107,10 @@ def test_file_set(corpus):
         # statistics days Oct 2023 and Oct 2024; school years ending July 2023 and July 2024
         + ["schulen/schulstatistik_2023.csv", "schulen/schulstatistik_2024.csv",
            "schulen/schulabgaenger_2022.csv", "schulen/schulabgaenger_2023.csv"]
+        # examination years ending July 2023 and July 2024; day care on 1 March 2024;
+        # care assistance and the engagement survey on 31 December 2023
+        + ["gesundheitsamt/esu_2022.csv", "gesundheitsamt/esu_2023.csv", "jugendamt/kita_2024.csv",
+           "sozialamt/hilfe_zur_pflege_2023.csv", "integration/engagement_2023.csv"]
     )
     assert names == expected
 
@@ -168,11 +173,20 @@ def test_value_formats(corpus):
                 for v in set(vals):
                     dt.datetime.strptime(v, "%d.%m.%Y")
             elif col.type in ("int", "count"):
-                assert all(re.fullmatch(r"-?\d+", v) for v in vals), (p.name, col.name)
+                nums = [v for v in vals if v != ""]  # empty only where nullable (checked above)
+                assert all(re.fullmatch(r"-?\d+", v) for v in nums), (p.name, col.name)
                 if col.type == "count":
-                    assert all(int(v) >= 0 for v in vals)
+                    assert all(int(v) >= 0 for v in nums)
+                lo = col.min if col.min_from_period is None else int(period[:4]) + col.min_from_period
+                hi = col.max if col.max_from_period is None else int(period[:4]) + col.max_from_period
+                assert all((lo is None or int(v) >= lo) and (hi is None or int(v) <= hi) for v in nums), \
+                    (p.name, col.name)
+            elif col.type == "flag":
+                assert set(vals) <= {"J", "N", ""}, (p.name, col.name)
             elif col.type == "month":
                 assert set(vals) <= {period}
+            elif col.name == c.period_column and c.period_of == "year_int":
+                assert set(vals) == {period}, (p.name, col.name)
             elif col.type == "school_year":
                 assert set(vals) <= {f"{period}/{(int(period) + 1) % 100:02d}"}
             elif col.type == "ags":
@@ -305,6 +319,144 @@ def test_header_only_naturalisation_files(tiny):
 # ----------------------------------------------------------------------------- realism / variety
 
 
+@pytest.fixture(scope="module")
+def years(tmp_path_factory) -> Path:
+    """Four years of every yearly file, among them the four second-edition sources."""
+    out = tmp_path_factory.mktemp("years")
+    generate(out, start="2021-01", months=48, scale=0.02, seed=11)
+    return out
+
+
+def _ints(rows, col):
+    return [int(r[col]) for r in rows if r[col] != ""]
+
+
+def test_second_edition_files_for_every_year(years):
+    for ft, expected in [("esu", ["2020", "2021", "2022", "2023"]), ("kita", ["2021", "2022", "2023", "2024"]),
+                         ("hilfe_zur_pflege", ["2021", "2022", "2023", "2024"]),
+                         ("engagement", ["2021", "2022", "2023", "2024"])]:
+        assert [C[ft].match(p.name) for p in files(years, ft)] == expected, ft
+
+
+def test_second_edition_sizes_at_district_scale():
+    """Scale 1.0 is the district: about 5,200 examined children a year, 19,000 children in day
+    care, 1,400 people on long-term care assistance. Drawn from a population built the way
+    generate() builds it (the register at district scale), without writing a district's months."""
+    import numpy as np
+
+    from sources import generator as g
+
+    ref = g._Ref.load()
+    register = g._Foreigners(np.random.default_rng(3), ref, 1.0, g._mi("2022-12"), 5)
+    pop22 = g._population(3, ref, 1.0, 2022, register.population_counts(2022))
+    under6 = pop22.loc[pop22["altersgruppe"] == "00-05", "anzahl"].sum()
+    assert 26_000 < under6 < 34_000
+    esu = g._esu(3, ref, 1.0, 2022, pop22, 9)
+    assert 4_600 < len(esu) < 5_800
+    kita = g._kita(3, ref, 1.0, 2023, pop22)
+    assert 17_000 < kita["kinder"].sum() < 21_000
+    assert 0.5 < kita["kinder"].sum() / under6 < 0.75  # REG-03: day-care rate of the under-6s
+    care = g._Care(3, ref, 1.0, 9)
+    for y in (2022, 2023, 2024):
+        n = len(care.frame(y))
+        assert 1_250 < n < 1_650, (y, n)
+    assert g.CARE_PERSONS == 1_400 and g.ESU_CHILDREN == 5_200 and g.KITA_CHILDREN == 19_000
+
+
+def test_esu_rows_follow_the_contract_and_vary(years):
+    langs, befunde, kita_empty, short = Counter(), Counter(), 0, 0
+    for p in files(years, "esu"):
+        y = int(C["esu"].match(p.name))
+        rows = read(p)
+        assert 80 < len(rows) < 160, (p.name, len(rows))  # ~5,200 x 0.02
+        for r in rows:
+            assert (r["u8"] == "") == (r["vorsorgeheft"] == "N"), r
+            assert (r["masern_impfungen"] == "") == (r["impfpass"] == "N"), r
+            day = dt.datetime.strptime(r["untersuchungsdatum"], "%d.%m.%Y").date()
+            assert dt.date(y, 8, 1) <= day <= dt.date(y + 1, 7, 31) and day.weekday() < 5
+            assert y - 7 <= int(r["geburtsjahr"]) <= y - 2
+            assert r["masern_impfungen"] in ("", "0", "1", "2")
+        langs.update(r["familiensprache"] for r in rows)
+        befunde.update(r["sprachbefund"] for r in rows)
+        kita_empty += sum(r["kita_monate"] == "" for r in rows)
+        short += sum(m < 24 for m in _ints(rows, "kita_monate"))
+        assert {r["staatsangehoerigkeit"] for r in rows} == {"deutsch", "auslaendisch"}
+        assert {r["u8"] for r in rows} == {"J", "N", ""} and {r["masern_impfungen"] for r in rows} >= {"2", ""}
+    assert set(langs) == {"deutsch", "deutsch_und_andere", "andere", ""}  # empty now and then
+    assert 0 < langs[""] < 0.1 * sum(langs.values())
+    assert set(befunde) == set(C["esu"].column("sprachbefund").values)
+    assert kita_empty > 0 and short > 0  # REG-01 has something to count
+
+
+def test_kita_counts_where_the_kita_stands(years):
+    totals = []
+    for p in files(years, "kita"):
+        y = C["kita"].match(p.name)
+        rows = read(p)
+        assert {r["stichtag"] for r in rows} == {f"01.03.{y}"}
+        assert {r["ags"] for r in rows} == AGS  # every municipality has day care
+        assert all(int(r["kinder"]) > 0 for r in rows)  # cells without children are left out
+        for col in ("betreuungsart", "altersgruppe", "herkunft", "familiensprache"):
+            assert {r[col] for r in rows} == set(C["kita"].column(col).values), col
+        total = sum(int(r["kinder"]) for r in rows)
+        foreign = sum(int(r["kinder"]) for r in rows if r["herkunft"] == "auslaendisch")
+        assert 0.2 < foreign / total < 0.6
+        totals.append(total)
+    assert all(19_000 * 0.02 * 0.75 < t < 19_000 * 0.02 * 1.3 for t in totals), totals
+    assert len(set(totals)) > 1  # counts move from year to year
+
+
+def test_care_register_persists_between_years(years):
+    regs = [read(p) for p in files(years, "hilfe_zur_pflege")]
+    for p, rows in zip(files(years, "hilfe_zur_pflege"), regs):
+        y = int(C["hilfe_zur_pflege"].match(p.name))
+        assert {r["stichtag"] for r in rows} == {f"31.12.{y}"}
+        assert all(1 <= int(r["pflegegrad"]) <= 5 and 1900 <= int(r["geburtsjahr"]) <= y for r in rows)
+        assert sum(y - int(r["geburtsjahr"]) >= 65 for r in rows) > 0.6 * len(rows)
+        assert {r["leistungsort"] for r in rows} == {"ambulant", "stationaer"}
+    for a, b in zip(regs, regs[1:]):
+        ids_a, ids_b = {r["person_id"] for r in a}, {r["person_id"] for r in b}
+        assert 0.3 * len(ids_a) < len(ids_a & ids_b) < len(ids_a)  # stays, with deaths and new entries
+        assert abs(len(b) - len(a)) <= 0.3 * len(a)  # rule 8
+    assert any(r["staatsangehoerigkeit"] != "000" for rows in regs for r in rows)
+
+
+def test_engagement_survey_all_municipalities_some_silent(years):
+    answers = []
+    for p in files(years, "engagement"):
+        rows = read(p)
+        assert sorted(r["ags"] for r in rows) == sorted(AGS)  # exactly the 44, once each
+        assert {r["jahr"] for r in rows} == {C["engagement"].match(p.name)}
+        silent = [r for r in rows if r["ehrenamtliche"] == ""]
+        assert 0 < len(silent) < 44 // 2
+        answers.append({r["ags"]: r["ehrenamtliche"] for r in rows})
+        assert len({r["integrationsgremium"] for r in rows}) >= 3
+    assert any(a[k] != b[k] for a, b in zip(answers, answers[1:]) for k in a if a[k] and b[k])
+
+
+@pytest.mark.parametrize("scale, seed", [(0.02, 11), (0.05, 12)])
+def test_generated_second_edition_files_pass_the_gate(scale, seed, years, tmp_path):
+    """Every generated file of the four new types passes the real gate, the cross-file rules
+    (rule 8, the day-care truncation check) included, with each year against the one before."""
+    from orchestration.extracts import parse_file
+    from orchestration.gate import check_files
+
+    root = years
+    if (scale, seed) != (0.02, 11):
+        root = tmp_path / "gen"
+        generate(root, start="2022-01", months=36, scale=scale, seed=seed)
+    for ft in ("esu", "kita", "hilfe_zur_pflege", "engagement"):
+        c = C[ft]
+        parsed = [parse_file(p, c, c.match(p.name)) for p in files(root, ft)]
+        assert len(parsed) >= 2
+        res = check_files(parsed, {}, set(), dt.date(2030, 1, 1))
+        for p in parsed:
+            errors = [(f.rule, f.message) for f in p.findings + res[p.path] if f.severity == "error"]
+            assert not errors, (p.path.name, errors)
+            assert p.row_count > 0
+
+
+
 def test_variety_for_every_indicator(corpus):
     jc = read(files(corpus, "jobcenter")[-1])
     year = int(jc[0]["berichtsmonat"][:4])
@@ -357,17 +509,55 @@ def test_deterministic_by_seed(tmp_path):
     pb = generate(b, start="2023-11", months=2, scale=0.02, seed=9)
     generate(c, start="2023-11", months=2, scale=0.02, seed=10)
     assert [p.relative_to(a) for p in pa] == [p.relative_to(b) for p in pb]
-    assert len(pa) == 4 * 2 + 2  # monthly x2, population 2022 + 2023; no October, no July: no school files
+    # monthly x2, population 2022 + 2023, care assistance and engagement 2023; no October, no
+    # March, no July: no school, day-care or examination files
+    assert len(pa) == 4 * 2 + 2 + 2
     for p in pa:
         assert p.read_bytes() == (b / p.relative_to(a)).read_bytes(), p.name
     assert all(p.read_bytes() != (c / p.relative_to(a)).read_bytes() for p in pa)
 
 
 def test_bad_arguments(tmp_path):
-    with pytest.raises(ValueError):
-        generate(tmp_path, start="2023-13")
-    with pytest.raises(ValueError):
-        generate(tmp_path, months=0)
+    for kwargs, word in [({"start": "2023-13"}, "--start"), ({"start": "2023-1"}, "--start"),
+                         ({"start": "x"}, "--start"), ({"months": 0}, "--months"), ({"months": -3}, "--months"),
+                         ({"scale": 0}, "--scale"), ({"scale": float("nan")}, "--scale"), ({"seed": -1}, "--seed")]:
+        with pytest.raises(ValueError, match=word):
+            generate(tmp_path, **kwargs)
+    assert not any(tmp_path.iterdir())  # nothing written before the arguments are checked
+
+
+@pytest.mark.parametrize("args, word", [
+    (["--start", "2025-13"], "--start"), (["--months", "-1"], "--months"), (["--scale", "0"], "--scale"),
+])
+def test_cli_bad_arguments_exit_64_with_a_german_message(args, word, tmp_path):
+    from conftest import BIN, REPO
+
+    proc = subprocess.run([str(BIN / "imon"), "generate", "--out", str(tmp_path / "out"), *args],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 64, (proc.stdout, proc.stderr)
+    assert proc.stderr.startswith("FEHLER: " + word) and "Traceback" not in proc.stderr + proc.stdout
+    assert "erwartet" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_later_window_reproduces_the_files_it_shares(tmp_path):
+    """issue 10: `imon generate --start <next month> --months 1` after a longer run writes the
+    next month of the same district and rewrites the files both windows hold (the population
+    of the December before) byte for byte, so a refresh sees an unchanged re-delivery."""
+    first, nxt, whole = tmp_path / "first", tmp_path / "next", tmp_path / "whole"
+    a = generate(first, start="2023-11", months=2, scale=0.02, seed=4)
+    b = generate(nxt, start="2024-01", months=1, scale=0.02, seed=4)
+    c = generate(whole, start="2023-11", months=3, scale=0.02, seed=4)
+    rel = lambda root, ps: {p.relative_to(root).as_posix() for p in ps}  # noqa: E731
+    shared = rel(first, a) & rel(nxt, b)
+    assert shared == {"bevoelkerung/bevoelkerung_2023.csv"}
+    for name in shared:
+        assert (first / name).read_bytes() == (nxt / name).read_bytes(), name
+    # the next month is the continuation of the earlier one, not a new district
+    assert rel(first, a) | rel(nxt, b) == rel(whole, c)
+    for name in rel(first, a) | rel(nxt, b):
+        src = first / name if (first / name).exists() else nxt / name
+        assert src.read_bytes() == (whole / name).read_bytes(), name
 
 
 # ----------------------------------------------------------------------------- faults
@@ -394,21 +584,27 @@ def test_fault_registry():
     rules = {f.rule for f in FAULTS.values()}
     assert rules == {"R1.encoding", "R1.format", "R1.sheet", "R2.missing_column", "R2.format", "R2.range",
                      "R2.null", "R3.code", "R4.duplicate_key", "R5.period", "R6.cross_field", "R7.header_only",
-                     "R8.volume", "X.future_date", "X.municipality_missing", "X.school_truncated"}
+                     "R7.municipalities", "R8.volume", "X.future_date", "X.municipality_missing",
+                     "X.school_truncated", "X.kita_truncated"}
     assert {f.file_types[0] for f in FAULTS.values() if f.rule == "R6.cross_field"} == {
-        "jobcenter", "abh_bestand", "unterbringung"}
+        "jobcenter", "abh_bestand", "unterbringung", "esu"}
+    # every cross-field rule of esu on its own: the examination year, u8 both ways, measles
+    assert {k for k in FAULTS if k.startswith("R6.cross_field:esu")} == {
+        "R6.cross_field:esu", "R6.cross_field:esu:u8", "R6.cross_field:esu:u8_ohne_heft", "R6.cross_field:esu:masern"}
+    assert {f.file_types[0] for f in FAULTS.values() if f.rule == "R8.volume"} == {
+        c.file_type for c in C.values() if c.stock}
     for rule in ("R1.format", "R2.missing_column", "R2.format", "R2.null", "R3.code", "R4.duplicate_key",
                  "R5.period"):
         assert {f.file_types[0] for f in FAULTS.values() if f.rule == rule} == set(C), rule
     assert "R7.header_only:abh_einbuergerungen" not in FAULTS  # header-only is legal there
-    assert all(k == f"{f.rule}:{f.file_types[0]}" for k, f in FAULTS.items())
+    assert all(k.startswith(f"{f.rule}:{f.file_types[0]}") and k.count(":") in (1, 2) for k, f in FAULTS.items())
 
 
 @pytest.mark.parametrize("key", [k for k in FAULTS if not k.startswith("X.future_date")])
-def test_fault_changes_the_file_where_it_says(key, corpus, tmp_path):
+def test_fault_changes_the_file_where_it_says(key, corpus, years, tmp_path):
     fault = FAULTS[key]
     ft = fault.file_types[0]
-    src = pick_source(corpus, fault)
+    src = pick_source(corpus, fault) or pick_source(years, fault)  # years: yearly types with a year before
     assert src is not None, key
     dst = tmp_path / src.parent.name / src.name
     exp = fault.apply(src, dst)
@@ -466,8 +662,10 @@ def test_fault_changes_the_file_where_it_says(key, corpus, tmp_path):
             assert rows == [] and n_src > 0
         elif fault.rule == "R8.volume":
             assert len(rows) < 0.7 * n_src
-        elif fault.rule == "X.school_truncated":
+        elif fault.rule in ("X.school_truncated", "X.kita_truncated"):
             assert len(rows) < 0.5 * n_src
+        elif fault.rule == "R7.municipalities":
+            assert len(rows) == n_src - 1 and len({r["ags"] for r in read(src)} - {r["ags"] for r in rows}) == 1
         elif fault.rule == "X.municipality_missing":
             gone = {r["ags"] for r in read(src)} - {r["ags"] for r in rows}
             assert len(gone) == 1 and exp.column == "ags"

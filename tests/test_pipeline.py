@@ -223,8 +223,11 @@ def test_dagster_definitions_load_with_lineage():
 
     graph = defs.resolve_asset_graph()
     keys = graph.get_all_asset_keys()
-    raw = {dg.AssetKey(["raw", ft]) for ft in load_contracts()}
-    assert len(raw) == 7 and raw <= keys
+    contracts = load_contracts()
+    raw = {dg.AssetKey(["raw", ft]) for ft in contracts}
+    assert raw <= keys
+    # one ingest asset per contract, grouped by its provider folder
+    assert {k.path[1]: graph.get(k).group_name for k in raw} == {ft: c.provider for ft, c in contracts.items()}
     for target in (dg.AssetKey(["marts", "indicator_values"]), dg.AssetKey("published_warehouse")):
         upstream = dg.AssetSelection.assets(target).upstream().resolve(graph)
         assert raw <= upstream, f"{target.to_user_string()} lacks lineage from {sorted(raw - upstream)}"
