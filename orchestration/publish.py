@@ -26,7 +26,8 @@ from orchestration.settings import pause_point
 
 MARTS_SCHEMA = "marts"
 # Column names that must never reach a published table (person-level data).
-FORBIDDEN_COLUMNS = {"person_id", "bg_id", "file_sha256_person", "geburtsjahr", "einreisedatum"}
+FORBIDDEN_COLUMNS = {"person_id", "bg_id", "kind_id", "file_sha256_person", "geburtsjahr", "einreisedatum",
+                     "untersuchungsdatum"}
 
 REFRESH_LOG_DDL = """
 CREATE TABLE IF NOT EXISTS refresh_log (

@@ -20,19 +20,19 @@ import duckdb
 import pytest
 
 import test_dbt_project as dbtp  # hand-made raw data and dbt helpers (tests/ is on sys.path)
+from sources import catalogue
 from sources.contracts import load_contracts
 
 A, B, C, DISTRICT = dbtp.A, dbtp.B, dbtp.C, dbtp.DISTRICT
 fetch = dbtp.fetch
 
-NEW_MARTS = {"wide_arbeit", "wide_sprache", "wide_rechtsstatus_monat", "wide_rechtsstatus_jahr",
-             "wide_bildung", "wide_wohnen", "wide_demografie", "latest_values", "coverage"}
+CATALOGUE = catalogue.load()
+WIDE_TABLES = catalogue.wide_tables(CATALOGUE)  # table -> its indicators, from sources/indicators.yml
+NEW_MARTS = set(WIDE_TABLES) | {"latest_values", "coverage"}
 WIDE_KEY = ["period", "period_end", "region_code", "region_name"]
-# which wide table holds which Handlungsfeld / periodicity
-WIDE_TABLE = {("Arbeit", "monat"): "wide_arbeit", ("Sprache", "monat"): "wide_sprache",
-              ("Rechtsstatus", "monat"): "wide_rechtsstatus_monat",
-              ("Rechtsstatus", "jahr"): "wide_rechtsstatus_jahr", ("Bildung", "schuljahr"): "wide_bildung",
-              ("Wohnen", "monat"): "wide_wohnen", ("Demografie", "jahr"): "wide_demografie"}
+# which wide table holds which Handlungsfeld (display name) / periodicity
+WIDE_TABLE = {(CATALOGUE.field(inds[0].field).name, inds[0].periodicity): table
+              for table, inds in WIDE_TABLES.items()}
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,9 @@ def test_wide_columns_are_the_indicator_groups(db):
         assert [c for c, _ in cols[:4]] == WIDE_KEY
         assert {c for c, _ in cols[4:]} == value_columns and len(cols) == 4 + len(value_columns)
         assert {t for c, t in cols[4:]} == {"DOUBLE"}
-    assert sum(len(v) for v in expected.values()) == 43  # all rows of seed indicator_groups
+    # all rows of seed indicator_groups, i.e. every group of every indicator of the catalogue
+    assert sum(len(v) for v in expected.values()) == sum(len(i.groups) for i in CATALOGUE.indicators)
+    assert set(expected) == set(WIDE_TABLES)
 
 
 def test_every_wide_cell_equals_indicator_values(db):
@@ -155,6 +157,16 @@ def test_wide_cells_worked_out_by_hand(db):
     assert cell(db, "wide_wohnen", "woh_01_vu", "2024-01", C) == pytest.approx(110.0)
     assert cell(db, "wide_wohnen", "woh_03_insgesamt", "2024-01", A) is None  # 1 move: suppressed
     assert cell(db, "wide_demografie", "dem_01_insgesamt", "2022", B) == 0.0  # a 0 is shown
+    # second edition: units je_1000, je_100, anzahl_gemeinden are plain values here too
+    assert cell(db, "wide_gesundheit", "ges_01_insgesamt", "2023/24", A) == pytest.approx(75.0)
+    assert cell(db, "wide_zugang_schuljahr", "reg_01_insgesamt", "2023/24", DISTRICT) == pytest.approx(800 / 19)
+    assert cell(db, "wide_zugang_jahr", "reg_03_insgesamt", "2023", A) == pytest.approx(240.0)
+    assert cell(db, "wide_zugang_jahr", "reg_03_insgesamt", "2024", A) is None  # no bevoelkerung 2023
+    assert cell(db, "wide_zugang_jahr", "reg_02_unter_3", "2024", A) == pytest.approx(100.0)
+    assert cell(db, "wide_pflege", "pfl_01_insgesamt", "2022", DISTRICT) == pytest.approx(20.0)
+    assert cell(db, "wide_engagement", "eng_01_insgesamt", "2024", A) == 1.0  # never suppressed
+    assert cell(db, "wide_engagement", "eng_02_insgesamt", "2024", B) is None  # did not answer
+    assert cell(db, "wide_engagement", "eng_02_insgesamt", "2024", DISTRICT) == pytest.approx(170.0)
     periods = {t: [p for (p,) in fetch(db, f"SELECT DISTINCT period FROM marts.{t} ORDER BY 1")]
                for t in WIDE_TABLE.values()}
     assert periods["wide_arbeit"] == dbtp.INITIAL_JOBCENTER_MONTHS
@@ -169,7 +181,7 @@ def test_wide_cells_worked_out_by_hand(db):
 def test_latest_values_hold_the_latest_period_of_each_indicator(db):
     latest = dict(fetch(db, "SELECT indicator_id, list(DISTINCT period) FROM marts.latest_values GROUP BY 1"))
     maxima = dict(fetch(db, "SELECT indicator_id, max(period) FROM marts.indicator_values GROUP BY 1"))
-    assert len(latest) == 17
+    assert set(latest) == {i.id for i in CATALOGUE.indicators}
     assert latest == {k: [v] for k, v in maxima.items()}
     assert latest["ARB-01"] == ["2023-12"] and latest["ARB-03"] == ["2024-02"]
     assert latest["REC-01"] == ["2023-12"] and latest["REC-03"] == ["2023"]
@@ -206,10 +218,15 @@ def test_coverage_of_sources_matches_the_registry(db):
                         ", ".join(f"2023-{m:02d}" for m in range(1, 12))),
         # 2023-07 is a header-only file: present
         "abh_einbuergerungen": ("monat", "2023-01", "2024-01", 13, 13, 0, None),
-        "unterbringung": ("monat", "2023-11", "2024-02", 3, 4, 1, "2023-12"),
+        "unterbringung": ("monat", "2023-11", "2024-12", 4, 14, 10,
+                          ", ".join(["2023-12"] + [f"2024-{m:02d}" for m in range(3, 12)])),
         "bevoelkerung": ("jahr", "2020", "2022", 2, 3, 1, "2021"),
         "schulstatistik": ("schuljahr", "2021", "2023", 2, 3, 1, "2022"),  # file-name periods
         "schulabgaenger": ("schuljahr", "2023", "2023", 1, 1, 0, None),
+        "esu": ("schuljahr", "2023", "2023", 1, 1, 0, None),
+        "kita": ("jahr", "2023", "2024", 2, 2, 0, None),
+        "hilfe_zur_pflege": ("jahr", "2022", "2023", 2, 2, 0, None),
+        "engagement": ("jahr", "2023", "2024", 2, 2, 0, None),
     }
     # the source periodicities are the period kinds of the delivery contracts
     kinds = {"month": "monat", "year": "jahr", "school_year": "schuljahr"}
@@ -221,14 +238,17 @@ def test_coverage_of_indicators_matches_the_published_periods(db):
     rows = {r[0]: r[1:] for r in fetch(db, """SELECT subject, periodicity, first_period, last_period, period_count,
                                                      expected_period_count, missing_period_count, missing_periods
                                               FROM marts.coverage WHERE kind = 'indicator'""")}
-    assert len(rows) == 17
+    assert set(rows) == {i.id for i in CATALOGUE.indicators}
     # ARB-01 only for 2023 (population 2022); 2024 lacks the population file of 2023
     assert rows["ARB-01"] == ("monat", "2023-02", "2023-12", 11, 11, 0, None)
     assert rows["ARB-02"] == ("monat", "2023-02", "2024-02", 13, 13, 0, None)
     assert rows["ARB-03"] == ("monat", "2024-01", "2024-02", 2, 2, 0, None)
     assert rows["REC-01"][1:] == ("2022-12", "2023-12", 2, 13, 11, ", ".join(f"2023-{m:02d}" for m in range(1, 12)))
     assert rows["REC-03"] == rows["REC-04"] == ("jahr", "2023", "2023", 1, 1, 0, None)
-    assert rows["WOH-02"] == ("monat", "2023-11", "2024-02", 3, 4, 1, "2023-12")
+    assert rows["WOH-02"] == ("monat", "2023-11", "2024-12", 4, 14, 10,
+                              ", ".join(["2023-12"] + [f"2024-{m:02d}" for m in range(3, 12)]))
+    assert rows["GES-01"] == ("schuljahr", "2023/24", "2023/24", 1, 1, 0, None)
+    assert rows["ENG-01"] == ("jahr", "2023", "2024", 2, 2, 0, None)
     assert rows["BIL-01"] == rows["BIL-02"] == ("schuljahr", "2021/22", "2023/24", 2, 3, 1, "2022/23")
     assert rows["BIL-03"] == ("schuljahr", "2023/24", "2023/24", 1, 1, 0, None)
     assert rows["DEM-01"] == ("jahr", "2020", "2022", 2, 3, 1, "2021")
@@ -247,7 +267,7 @@ def test_catalogue_definitions_and_caveats_are_german():
     for r in rows.values():
         assert not english.search(r["definition"]), r["definition"]
         assert not english.search(r["caveats"]), r["caveats"]
-        assert re.search(r"\bGruppen?: ", r["definition"]), r["indicator_id"]
+        assert re.search(r"\bGruppen?(: | wie [A-Z]{3}-\d\d)", r["definition"]), r["indicator_id"]
     # the English name stays
     assert rows["ARB-01"]["name_en"] == "SGB II rate"
     # formulas kept exactly (indicators.md)

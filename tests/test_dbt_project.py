@@ -18,7 +18,15 @@ the other 41 municipalities have no rows and must still get 0-rows):
 - bevoelkerung 2022 only: so ARB-01 exists for 2023 months, not for 2024-01/02
 - abh_bestand 2022-12 and 2023-12; naturalisations 2023-01..12 (2023-07 header-only) + 2024-01
 - schulstatistik/schulabgaenger 2023 (school year 2023/24)
-- unterbringung 2023-11, 2024-01, 2024-02 (2023-12 missing: a gap, warned, not blocking)
+- unterbringung 2023-11, 2024-01, 2024-02 (2023-12 missing: a gap, warned, not blocking) and
+  2024-12 (with one more AU facility in B, for ENG-02)
+Second edition:
+- esu 2023 (examination year 2023/24): A k1..k4 (k4: empty family language), C 10 German
+  children and 5 foreign children with family language deutsch_und_andere
+- kita 2023 (with bevoelkerung 2022: REG-03) and 2024 (no bevoelkerung 2023: REG-02 only)
+- hilfe_zur_pflege 2022 (with bevoelkerung 2022: PFL-01) and 2023 (PFL-02 only)
+- engagement 2023 (no unterbringung 2023-12: ENG-01 only) and 2024 (A rat 12 volunteers,
+  B ausschuss without answer, C beauftragte 5, the others keins 0)
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from sources import catalogue  # noqa: E402
 from sources.contracts import load_contracts  # noqa: E402
 DBT_PROJECT = REPO / "dbt_project"
 DBT = str(Path(sys.executable).with_name("dbt"))
@@ -141,6 +150,60 @@ def unterbringung_rows(period: str) -> list[tuple]:
     ]
 
 
+def unterbringung_rows_december_2024() -> list[tuple]:
+    # one more AU facility in B, whose municipality leaves ENG-02 unanswered in 2024
+    return unterbringung_rows("2024-12") + [
+        (_month_end("2024-12"), "F4", "AU Altdorf", "AU", B, 10, 6, 0, 6, 0, 0, 0)]
+
+
+def esu_rows() -> list[tuple]:
+    children = [  # (id, ags, nationality, family language, kita months, booklet, u8, record, measles, language)
+        ("k1", A, "deutsch", "deutsch", 36, True, True, True, 2, "unauffaellig"),
+        ("k2", A, "deutsch", "deutsch", 12, True, False, True, 1, "foerderbedarf"),
+        ("k3", A, "auslaendisch", "andere", 10, True, True, True, 2, "intensiv"),
+        ("k4", A, "auslaendisch", None, 5, True, True, False, None, "intensiv"),
+    ]
+    children += [(f"g{i}", C, "deutsch", "deutsch", 48, True, True, True, 2, "unauffaellig") for i in range(10)]
+    children += [(f"f{i}", C, "auslaendisch", "deutsch_und_andere", 20, True, True, True, 2, "intensiv")
+                 for i in range(5)]
+    return [("2023/24", kid, date(2023, 10, 2), 2018, "w", ags, nat, lang, months, booklet, u8, record, measles, finding)
+            for kid, ags, nat, lang, months, booklet, u8, record, measles, finding in children]
+
+
+KITA = {  # year -> (ags, betreuungsart, altersgruppe, herkunft, familiensprache, kinder)
+    "2023": [(A, "kita", "unter_3", "auslaendisch", "nicht_deutsch", 3),
+             (A, "kita", "3_bis_unter_6", "nicht_auslaendisch", "deutsch", 7),
+             (A, "tagespflege", "unter_3", "nicht_auslaendisch", "deutsch", 2),
+             (C, "kita", "3_bis_unter_6", "auslaendisch", "deutsch", 4)],
+    "2024": [(A, "kita", "unter_3", "auslaendisch", "nicht_deutsch", 4)],
+}
+
+
+def kita_rows(year: str) -> list[tuple]:
+    return [(date(int(year), 3, 1), *r) for r in KITA[year]]
+
+
+def hilfe_zur_pflege_rows(year: str) -> list[tuple]:
+    people = {  # (id, born, nationality, ags, where)
+        "2022": [("h1", 1950, "000", A, "stationaer"), ("h2", 1957, "000", A, "ambulant"),
+                 ("h3", 1958, "000", A, "ambulant"), ("h4", 1940, "475", A, "stationaer")]
+                + [(f"hc{i}", 1930, "000", C, "stationaer") for i in range(5)]
+                + [(f"hf{i}", 1935, "475", C, "ambulant") for i in range(3)],
+        "2023": [("h9", 1930, "000", C, "stationaer")],
+    }[year]
+    return [(date(int(year), 12, 31), pid, born, "m", nat, ags, where, 3) for pid, born, nat, ags, where in people]
+
+
+def engagement_rows(year: str) -> list[tuple]:
+    municipalities = [line.split(",")[0] for line in
+                      (DBT_PROJECT / "seeds" / "gemeinden.csv").read_text().splitlines()[1:]]
+    answers = {  # ags -> (integrationsgremium, ehrenamtliche)
+        "2023": {C: ("rat", 4)},
+        "2024": {A: ("rat", 12), B: ("ausschuss", None), C: ("beauftragte", 5)},
+    }[year]
+    return [(int(year), ags, *answers.get(ags, ("keins", 0)), None) for ags in municipalities]
+
+
 BEVOELKERUNG_2022 = [
     (date(2022, 12, 31), A, "m", "25-64", "deutsch", 100),
     (date(2022, 12, 31), A, "w", "65+", "deutsch", 50),
@@ -156,7 +219,8 @@ FILE_NAMES = {
     "jobcenter": "jobcenter_{p}.csv", "abh_bestand": "abh_bestand_{p}.csv",
     "abh_einbuergerungen": "abh_einbuergerungen_{p}.csv", "schulstatistik": "schulstatistik_{p}.csv",
     "schulabgaenger": "schulabgaenger_{p}.csv", "unterbringung": "unterbringung_{p}.xlsx",
-    "bevoelkerung": "bevoelkerung_{p}.csv",
+    "bevoelkerung": "bevoelkerung_{p}.csv", "esu": "esu_{p}.csv", "kita": "kita_{p}.csv",
+    "hilfe_zur_pflege": "hilfe_zur_pflege_{p}.csv", "engagement": "engagement_{p}.csv",
 }
 
 
@@ -209,7 +273,14 @@ def make_warehouse(path: Path) -> None:
     load_file(con, "schulabgaenger", "2023", SCHULABGAENGER_2023)
     for p in ["2023-11", "2024-01", "2024-02"]:
         load_file(con, "unterbringung", p, unterbringung_rows(p))
+    load_file(con, "unterbringung", "2024-12", unterbringung_rows_december_2024())
     load_file(con, "bevoelkerung", "2022", BEVOELKERUNG_2022)
+    load_file(con, "esu", "2023", esu_rows())
+    for year in KITA:
+        load_file(con, "kita", year, kita_rows(year))
+    for year in ["2022", "2023"]:
+        load_file(con, "hilfe_zur_pflege", year, hilfe_zur_pflege_rows(year))
+        load_file(con, "engagement", str(int(year) + 1), engagement_rows(str(int(year) + 1)))
     con.close()
 
 
@@ -334,9 +405,8 @@ def test_indicator_values_columns_and_types(built):
         ("numerator", "DOUBLE"), ("denominator", "DOUBLE"), ("value", "DOUBLE"),
         ("unit", "VARCHAR"), ("is_suppressed", "BOOLEAN"),
     ]
-    catalogue = fetch(built["db"], "SELECT indicator_id, unit, periodicity FROM marts.indicators ORDER BY 1")
-    assert len(catalogue) == 17
-    assert ("ARB-03", "prozent", "monat") in catalogue and ("BIL-02", "anzahl", "schuljahr") in catalogue
+    published = fetch(built["db"], "SELECT indicator_id, unit, periodicity FROM marts.indicators")
+    assert sorted(published) == sorted((i.id, i.unit, i.periodicity) for i in catalogue.load().indicators)
 
 
 def test_published_periods_follow_the_files_present(built):
@@ -352,8 +422,16 @@ def test_published_periods_follow_the_files_present(built):
     assert periods["REC-03"] == ["2023"] and periods["REC-04"] == ["2023"]
     assert periods["REC-01"] == ["2022-12", "2023-12"]
     assert periods["BIL-01"] == periods["BIL-03"] == ["2023/24"]
-    assert periods["WOH-01"] == ["2023-11", "2024-01", "2024-02"]
+    assert periods["WOH-01"] == ["2023-11", "2024-01", "2024-02", "2024-12"]
     assert periods["DEM-01"] == ["2022"]
+    # second edition: the examination year of esu_2023; REG-03 only with bevoelkerung_{Y-1},
+    # PFL-01 only with bevoelkerung_Y, ENG-02 only with unterbringung_Y-12
+    assert periods["GES-01"] == periods["GES-03"] == periods["REG-01"] == ["2023/24"]
+    assert periods["REG-02"] == ["2023", "2024"] and periods["REG-03"] == ["2023"]
+    assert periods["PFL-02"] == ["2022", "2023"] and periods["PFL-01"] == ["2022"]
+    assert periods["ENG-01"] == ["2023", "2024"] and periods["ENG-02"] == ["2024"]
+    # every indicator of the catalogue has at least one period on this data
+    assert set(periods) == {i.id for i in catalogue.load().indicators}
     ends = dict(fetch(built["full_db"], "SELECT DISTINCT period, period_end FROM marts.indicator_values"))
     assert ends["2024-02"] == date(2024, 2, 29)
     assert ends["2023"] == date(2023, 12, 31)
@@ -363,12 +441,11 @@ def test_published_periods_follow_the_files_present(built):
 def test_dense_grid(built):
     db = built["full_db"]
     rows = dict(fetch(db, "SELECT indicator_id, count(*) FROM marts.indicator_values GROUP BY 1"))
-    # 45 regions x groups x periods
-    assert rows["ARB-02"] == 45 * 4 * 14
-    assert rows["REC-01"] == 45 * 8 * 2
-    assert rows["SPR-01"] == 45 * 1 * 14
-    assert rows["WOH-02"] == 45 * 1 * 3
-    assert rows["DEM-01"] == 45
+    periods = dict(fetch(db, "SELECT indicator_id, count(DISTINCT period) FROM marts.indicator_values GROUP BY 1"))
+    # 45 regions x the groups the catalogue lists x periods, for every indicator
+    for ind in catalogue.load().indicators:
+        assert rows[ind.id] == 45 * len(ind.groups) * periods[ind.id], ind.id
+    assert periods["ARB-02"] == 14 and rows["REC-01"] == 45 * 8 * 2
     # a municipality without any row still appears, with 0 (not suppressed)
     assert value(db, "ARB-02", "2023-05", "08116080") == (0.0, None, 0.0, False)
     assert value(db, "REC-02", "2023-12", "08116080") == (0.0, 0.0, None, False)  # 0/0: no value
@@ -461,7 +538,8 @@ def test_suppression_rule_holds_everywhere(built):
         JOIN intermediate.int_indicator_values_unsuppressed u USING (indicator_id, period, region_code, group_code)
         JOIN intermediate.int_indicator_suppression s USING (indicator_id, period, region_code, group_code)
         WHERE coalesce(s.suppression_round = 0, false)
-                <> coalesce(u.numerator IN (1, 2) OR u.denominator_count IN (1, 2), false)
+                <> coalesce(u.unit <> 'anzahl_gemeinden' AND NOT u.is_undefined
+                            AND (u.numerator IN (1, 2) OR u.denominator_count IN (1, 2)), false)
            OR p.is_suppressed <> (s.suppression_round IS NOT NULL)
            OR (p.is_suppressed AND (p.numerator IS NOT NULL OR p.denominator IS NOT NULL OR p.value IS NOT NULL))""")
     assert wrong == []
@@ -549,7 +627,106 @@ def test_unit_tests_pass(built):
     proc = run_dbt(["test", "--select", "test_type:unit"], built["db"], built["work"])
     results = run_results(built["work"])
     unit = {k: v for k, v in results.items() if k.startswith("unit_test.")}
-    assert len(unit) >= 17
+    # at least one unit test per formula (a formula model computes several indicators)
+    assert len(unit) >= len(catalogue.load().indicators)
     assert set(unit.values()) == {"pass"}, proc.stdout[-4000:]
     # the rest is the on-run-start hook that creates meta.changed_periods
     assert {v for k, v in results.items() if k not in unit} <= {"success"}, proc.stdout[-4000:]
+
+
+def test_health_and_access_indicators(built):
+    db = built["db"]
+    # GES-01: booklet shown k1..k4 in A (U8: k1, k3, k4), all 15 in C
+    assert value(db, "GES-01", "2023/24", A) == (3.0, 4.0, pytest.approx(75.0), False)
+    assert value(db, "GES-01", "2023/24", DISTRICT) == (18.0, 19.0, pytest.approx(1800 / 19), False)
+    # k4's empty family language: in insgesamt and auslaendisch, in no language group
+    assert value(db, "GES-01", "2023/24", DISTRICT, "auslaendisch")[:2] == (7.0, 7.0)
+    assert value(db, "GES-01", "2023/24", DISTRICT, "familiensprache_andere")[:2] == (6.0, 6.0)
+    assert value(db, "GES-01", "2023/24", DISTRICT, "familiensprache_deutsch")[:2] == (11.0, 12.0)
+    # GES-02: record shown k1..k3 + C (k4 without record); two vaccinations k1, k3 + C
+    assert value(db, "GES-02", "2023/24", DISTRICT) == (17.0, 18.0, pytest.approx(1700 / 18), False)
+    assert value(db, "GES-02", "2023/24", A)[3] is True  # numerator 2
+    # GES-03: intensive k3, k4 + 5 in C among the 19 screened
+    assert value(db, "GES-03", "2023/24", DISTRICT) == (7.0, 19.0, pytest.approx(700 / 19), False)
+    assert value(db, "GES-03", "2023/24", C) == (5.0, 15.0, pytest.approx(100 / 3), False)
+    # REG-01: under 24 months k2, k3, k4 + the 5 in C (20 months); 19 known
+    assert value(db, "REG-01", "2023/24", DISTRICT) == (8.0, 19.0, pytest.approx(800 / 19), False)
+    # the examination year ends on 31 July of its second year
+    ends = dict(fetch(db, "SELECT DISTINCT indicator_id, period_end FROM marts.indicator_values "
+                          "WHERE period = '2023/24' AND indicator_id LIKE 'GES-%'"))
+    assert set(ends.values()) == {date(2024, 7, 31)}
+    # REG-02: origin auslaendisch 3 of 12 in A, 4 of 4 in C; by age group
+    assert value(db, "REG-02", "2023", A) == (3.0, 12.0, pytest.approx(25.0), False)
+    assert value(db, "REG-02", "2023", DISTRICT, "unter_3") == (3.0, 5.0, pytest.approx(60.0), False)
+    assert value(db, "REG-02", "2023", DISTRICT, "3_bis_unter_6") == (4.0, 11.0, pytest.approx(400 / 11), False)
+    # REG-03: children counted where cared for (A 12), residents 00-05 where they live (A 5):
+    # a municipal value above 100; C has a Kita but no resident under 6 in the file: no value
+    assert value(db, "REG-03", "2023", A) == (12.0, 5.0, pytest.approx(240.0), False)
+    assert value(db, "REG-03", "2023", C) == (4.0, 0.0, None, False)
+    assert value(db, "REG-03", "2023", DISTRICT) == (16.0, 5.0, pytest.approx(320.0), False)
+
+
+def test_care_and_engagement_indicators(built):
+    db = built["db"]
+    # PFL-01 2022: aged 65+ (h1 72, h2 65; h3 64 not; h4) per 1,000 residents 65+ of 2022
+    assert value(db, "PFL-01", "2022", A) == (3.0, 50.0, pytest.approx(60.0), False)
+    assert value(db, "PFL-01", "2022", C) == (8.0, 500.0, pytest.approx(16.0), False)
+    assert value(db, "PFL-01", "2022", DISTRICT) == (11.0, 550.0, pytest.approx(20.0), False)
+    assert value(db, "PFL-01", "2022", A, "deutsch")[3] is True  # numerator 2
+    assert value(db, "PFL-01", "2022", DISTRICT, "auslaendisch") == (4.0, 0.0, None, False)
+    # PFL-02: in care homes among all recipients
+    assert value(db, "PFL-02", "2022", C) == (5.0, 8.0, pytest.approx(62.5), False)
+    assert value(db, "PFL-02", "2022", DISTRICT) == (7.0, 12.0, pytest.approx(700 / 12), False)
+    # ENG-01 counts municipalities (rat, ausschuss) and is never suppressed, also at 1
+    assert value(db, "ENG-01", "2024", A) == (1.0, None, 1.0, False)
+    assert value(db, "ENG-01", "2024", C) == (0.0, None, 0.0, False)
+    assert value(db, "ENG-01", "2024", DISTRICT) == (2.0, None, 2.0, False)
+    assert value(db, "ENG-01", "2023", DISTRICT) == (1.0, None, 1.0, False)
+    # ENG-02 per 100 in AU (December): A 12 over 10; C answered but has no AU: no value;
+    # B did not answer: NULL, not suppressed, and its 6 AU residents are not in the district
+    assert value(db, "ENG-02", "2024", A) == (12.0, 10.0, pytest.approx(120.0), False)
+    assert value(db, "ENG-02", "2024", C) == (5.0, 0.0, None, False)
+    assert value(db, "ENG-02", "2024", B) == (None, None, None, False)
+    assert value(db, "ENG-02", "2024", DISTRICT) == (17.0, 10.0, pytest.approx(170.0), False)
+    undefined = fetch(db, "SELECT indicator_id, period, region_code FROM intermediate.int_indicator_values_unsuppressed "
+                          "WHERE is_undefined")
+    assert undefined == [("ENG-02", "2024", B)]
+
+
+def test_generated_dbt_files_match_the_catalogue():
+    """The seeds, the catalogue macro and the wide analyst tables are generated from
+    sources/indicators.yml: regenerate with `python -m sources.catalogue write-dbt`."""
+    assert catalogue.check_dbt() == []
+    groups = (DBT_PROJECT / "seeds" / "indicator_groups.csv").read_text().splitlines()
+    assert groups[0] == "indicator_id,group_code,group_order,partition_id"
+    assert "ARB-01,insgesamt,1," in groups and "ARB-01,auslaendisch,3,1" in groups
+    assert "GES-01,familiensprache_andere,5," in groups and "REC-01,sonstige,8,1" in groups
+    assert len(groups) - 1 == sum(len(i.groups) for i in catalogue.load().indicators)
+
+
+def test_generator_detects_drift_and_a_new_indicator(tmp_path, monkeypatch):
+    """Adding an indicator to the catalogue changes exactly the generated files it should:
+    the seeds, the macro and the wide table of its field (model header and docs)."""
+    text = catalogue.CATALOGUE_FILE.read_text(encoding="utf-8")
+    entry = """
+  - id: ARB-05
+    name_de: 'Anteil Arbeitsloser'
+    name_en: 'Share of unemployed'
+    field: arbeit
+    unit: prozent
+    periodicity: monat
+    groups: [insgesamt, deutsch, auslaendisch, fluchtkontext]
+    partitions: [[deutsch, auslaendisch]]
+    sources: [jobcenter]
+    published_when: {driver: jobcenter}
+    definition: 'Zähler: elb = J und arbeitslos = J. Nenner: elb = J.'
+"""
+    changed = tmp_path / "indicators.yml"
+    changed.write_text(text + entry, encoding="utf-8")
+    new = catalogue.dbt_files(catalogue.load(changed))
+    old = catalogue.dbt_files()
+    differ = {p.relative_to(DBT_PROJECT).as_posix() for p in new if new[p] != old.get(p)}
+    assert differ == {"seeds/indicator_catalogue.csv", "seeds/indicator_groups.csv", "macros/catalogue.sql",
+                      "models/marts/wide_arbeit.sql", "models/marts/_marts__wide.yml"}
+    assert "arb_05_fluchtkontext" in new[DBT_PROJECT / "models" / "marts" / "_marts__wide.yml"]
+    assert '"ARB-05"' in new[DBT_PROJECT / "macros" / "catalogue.sql"]

@@ -72,9 +72,9 @@ def grid(indicator: str, figures: dict[tuple[str, str], object], numerators=None
                 num = (numerators or {}).get((r, g), 0 if fig is None or fig < 3 else fig)
                 if fig is None:
                     num = None
-            rows.append((indicator, "2024", r, g, num, den))
+            rows.append((indicator, "2024", r, g, num, den, fig is None))
     frame = pd.DataFrame(rows, columns=["indicator_id", "period", "region_code", "group_code",
-                                        "numerator", "denominator"])
+                                        "numerator", "denominator", "is_undefined"])
     frame["numerator"] = frame["numerator"].astype("float64")
     frame["denominator_count"] = frame["denominator"].astype("float64")
     # ARB-03 publishes the average stock; its figure is the 12-month sum behind it
@@ -91,8 +91,9 @@ def via_model(cells: pd.DataFrame) -> dict[tuple[str, str, str], int]:
 
 
 def via_oracle(cells: pd.DataFrame) -> dict[tuple[str, str, str], int]:
-    frame = cells.assign(period_end=pd.Timestamp(2024, 12, 31), region_name="x",
-                         value=cells["numerator"], is_suppressed=False)[oracle.COLUMNS]
+    frame = cells.drop(columns=["is_undefined", "denominator_count"]).assign(
+        period_end=pd.Timestamp(2024, 12, 31), region_name="x", value=cells["numerator"],
+        is_suppressed=False)[oracle.COLUMNS]
     primary = oracle.apply_primary(frame)["is_suppressed"]
     out = {(frame.at[i, "indicator_id"], frame.at[i, "region_code"], frame.at[i, "group_code"]): 0
            for i in frame.index[primary.to_numpy()]}

@@ -1,11 +1,12 @@
 {#
-  A wide table of one field of action: one row per period x region, one value column per
-  indicator x group named <indicator>_<group> (e.g. arb_01_insgesamt), holding only the
-  published value of indicator_values (NULL where suppressed, undefined or not published).
-  `indicators` maps indicator_id -> list of group codes; it is written out in each model,
-  not derived from the data, so the table's shape never depends on which periods exist.
+  A wide analyst table (one field of action, one periodicity): one row per period x region,
+  one value column per indicator x group named <indicator>_<group> (e.g. arb_01_insgesamt),
+  holding only the published value of indicator_values (NULL where suppressed, undefined or
+  not published). Which indicators and groups: catalogue().wide_tables[name] (macros/catalogue.sql,
+  generated from sources/indicators.yml), so the table's shape never depends on the data.
 #}
-{% macro wide_table(indicators) %}
+{% macro wide_table(name) %}
+{%- set indicators = catalogue()['wide_tables'][name] %}
 {%- set cells = [] %}
 {%- for indicator_id, groups in indicators.items() %}
     {%- for group_code in groups %}

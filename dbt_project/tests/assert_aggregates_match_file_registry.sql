@@ -27,6 +27,18 @@ with built as (
     union all
     select 'bevoelkerung', period, file_sha256, count(*)
     from {{ ref('stg_bevoelkerung__population_counts') }} group by all
+    union all
+    select 'esu', period, file_sha256, sum(n_children)
+    from {{ ref('int_school_entry_examinations_aggregated') }} group by all
+    union all
+    select 'hilfe_zur_pflege', period, file_sha256, sum(n_persons)
+    from {{ ref('int_care_assistance_aggregated') }} group by all
+    union all
+    select 'kita', period, file_sha256, count(*)
+    from {{ ref('stg_jugendamt__day_care_counts') }} group by all
+    union all
+    select 'engagement', period, file_sha256, count(*)
+    from {{ ref('stg_integration__municipal_survey') }} group by all
 ),
 
 registered as (

@@ -2,6 +2,7 @@
 -- and the count behind the denominator equal the sum over the 44 municipalities. Every
 -- definition is a sum of rows, so this holds for all of them; it fails when rows carry
 -- a municipality code outside the reference list (they count for the district only).
+-- Undefined cells (ENG-02: a municipality that did not answer) are in no sum.
 
 with municipalities as (
     select
@@ -10,7 +11,7 @@ with municipalities as (
         sum(denominator) as denominator,
         sum(denominator_count) as denominator_count
     from {{ ref('int_indicator_values_unsuppressed') }}
-    where region_code <> '08116'
+    where region_code <> '08116' and not is_undefined
     group by indicator_id, period, group_code
 ),
 

@@ -3,14 +3,9 @@
 -- depends_on: {{ ref('int_indicator_values_unsuppressed') }}
 -- Every group a formula model computes is one the catalogue lists for that indicator
 -- (seed indicator_groups); anything else would be silently dropped from the grid.
-{%- set fact_models = ['int_indicators_arbeit', 'int_indicators_sprache', 'int_indicators_rechtsstatus',
-                       'int_indicators_bildung', 'int_indicators_wohnen', 'int_indicators_demografie'] %}
 
 with facts as (
-    {%- for model in fact_models %}
-    select distinct '{{ model }}' as model, indicator_id, group_code from {{ ref(model) }}
-    {%- if not loop.last %} union all{% endif %}
-    {%- endfor %}
+    select distinct indicator_id, group_code from {{ ref('int_indicator_facts') }}
 )
 
 select facts.*

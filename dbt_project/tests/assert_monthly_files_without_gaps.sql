@@ -6,7 +6,11 @@
 with months as (
     select file_type, {{ month_index('period') }} as month_index
     from {{ ref('int_file_periods') }}
-    where file_type in ('jobcenter', 'abh_bestand', 'abh_einbuergerungen', 'unterbringung')
+    where file_type in (
+        {%- for file_type, periodicity in catalogue()['file_types'].items() if periodicity == 'monat' -%}
+        '{{ file_type }}'{% if not loop.last %}, {% endif %}
+        {%- endfor -%}
+    )
 )
 
 select

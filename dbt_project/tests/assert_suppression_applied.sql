@@ -3,7 +3,8 @@
 -- Both rules of confidentiality hold in the published set (indicators.md), checked on
 -- marts.indicator_values itself, not on the model that decides the suppression:
 --   primary:   every cell whose count is 1 or 2, or (rates) whose numerator or the count
---              behind its denominator is 1 or 2, is suppressed; anzahl_gemeinden never is;
+--              behind its denominator is 1 or 2, is suppressed; anzahl_gemeinden and undefined
+--              cells (ENG-02 without answer) never are;
 --   secondary: no line (regional: district + municipalities per group; group: insgesamt +
 --              a partition per region, seed indicator_groups) has exactly one suppressed part
 --              beside a shown total;
@@ -30,12 +31,13 @@ joined as (
         internal.denominator as internal_denominator,
         internal.value as internal_value,
         coalesce(
-            internal.unit <> 'anzahl_gemeinden' and (
+            internal.unit <> 'anzahl_gemeinden' and not internal.is_undefined and (
                 internal.numerator in (1, 2)
                 or (internal.unit not in ('anzahl', 'anzahl_gemeinden') and internal.denominator_count in (1, 2))
             ),
             false
-        ) as primary_rule
+        ) as primary_rule,
+        internal.is_undefined
     from published
     inner join internal
         on internal.indicator_id = published.indicator_id
@@ -49,9 +51,9 @@ cell_problems as (
     from joined
     where primary_rule and not is_suppressed
     union all
-    select indicator_id, period, region_code, group_code, 'anzahl_gemeinden suppressed'
+    select indicator_id, period, region_code, group_code, 'anzahl_gemeinden or undefined cell suppressed'
     from joined
-    where unit = 'anzahl_gemeinden' and is_suppressed
+    where (unit = 'anzahl_gemeinden' or is_undefined) and is_suppressed
     union all
     select indicator_id, period, region_code, group_code, 'suppressed row shows a figure'
     from joined

@@ -1,92 +1,67 @@
 -- The periods each indicator is published for: those whose input files are all present
--- (indicators.md, per indicator). Built from the file registry, never from whether rows
--- exist: a header-only naturalisation file is a present month with 0 naturalisations.
+-- (indicators.md, per indicator). Generated at compile time from each indicator's
+-- `published_when` in sources/indicators.yml (macro catalogue()): no list of indicators here.
+-- Built from the file registry, never from whether rows exist: a header-only naturalisation
+-- file is a present month with 0 naturalisations.
+--   driver             the file type whose periods are the candidates
+--   per: year          a calendar year of a monthly driver, only with all twelve months
+--   window_months: N   a month m of a monthly driver, only with all N months m-N+1 .. m
+--   needs              further files relative to the candidate's year Y: `year` (Y),
+--                      `year-1` (Y-1), `december` (Y-12), `december-1` ((Y-1)-12)
 
 with files as (
-    select file_type, period from {{ ref('int_file_periods') }}
-),
-
-months as (
     select
         file_type,
         period,
         {{ period_year('period') }} as year,
-        {{ month_index('period') }} as month_index
-    from files
-    where file_type in ('jobcenter', 'abh_bestand', 'abh_einbuergerungen', 'unterbringung')
+        case when length(period) = 7 then {{ month_index('period') }} end as month_index
+    from {{ ref('int_file_periods') }}
 ),
 
-jobcenter_months as (
-    select * from months where file_type = 'jobcenter'
-),
-
-population_years as (
-    select cast(period as integer) as year from files where file_type = 'bevoelkerung'
-),
-
--- months m whose 12-month window m-11 .. m is complete
-jobcenter_full_windows as (
-    select m.period
-    from jobcenter_months as m
-    inner join jobcenter_months as w
-        on w.month_index between m.month_index - 11 and m.month_index
-    group by m.period
-    having count(*) = 12
-),
-
--- calendar years with all twelve naturalisation files
-naturalisation_years as (
-    select year
-    from months
-    where file_type = 'abh_einbuergerungen'
-    group by year
-    having count(*) = 12
-),
-
-december_snapshots as (
-    select year from months where file_type = 'abh_bestand' and period = cast(year as varchar) || '-12'
-),
+{%- set needed_period = {
+    'year': "cast(c.year as varchar)",
+    'year-1': "cast(c.year - 1 as varchar)",
+    'december': "cast(c.year as varchar) || '-12'",
+    'december-1': "cast(c.year - 1 as varchar) || '-12'",
+} %}
 
 available as (
-    -- ARB-01 needs the population file of the previous year
-    select 'ARB-01' as indicator_id, period
-    from jobcenter_months
-    where year - 1 in (select year from population_years)
+    {%- for ind in catalogue()['indicators'] %}
+    {%- set rule = ind['published_when'] %}
+    {%- set driver = rule['driver'] %}
+    -- {{ ind['id'] }}
+    select '{{ ind['id'] }}' as indicator_id,
+        {%- if ind['periodicity'] == 'schuljahr' %} {{ school_year_label('c.period') }}{% else %} c.period{% endif %} as period
+    from (
+        {%- if rule['per'] == 'year' %}
+        select cast(year as varchar) as period, year
+        from files where file_type = '{{ driver }}'
+        group by year
+        having count(*) = 12
+        {%- elif rule['window_months'] %}
+        select m.period, m.year
+        from files as m
+        inner join files as w
+            on w.file_type = m.file_type
+            and w.month_index between m.month_index - {{ rule['window_months'] - 1 }} and m.month_index
+        where m.file_type = '{{ driver }}'
+        group by m.period, m.year
+        having count(*) = {{ rule['window_months'] }}
+        {%- else %}
+        select period, year from files where file_type = '{{ driver }}'
+        {%- endif %}
+    ) as c
+    {%- for need in rule['needs'] %}
+    {% if loop.first %}where{% else %}  and{% endif %} exists (
+        select 1 from files as f
+        where f.file_type = '{{ need['file'] }}' and f.period = {{ needed_period[need['at']] }}
+    )
+    {%- endfor %}
+    {%- if not loop.last %}
 
     union all
-    select unnest(['ARB-02', 'ARB-04', 'SPR-01', 'SPR-02']) as indicator_id, period
-    from jobcenter_months
-
-    union all
-    select 'ARB-03' as indicator_id, period from jobcenter_full_windows
-
-    union all
-    select unnest(['REC-01', 'REC-02']) as indicator_id, period
-    from months where file_type = 'abh_bestand'
-
-    union all
-    select 'REC-03' as indicator_id, cast(year as varchar) as period from naturalisation_years
-
-    -- REC-04 also needs the December snapshot of the year before
-    union all
-    select 'REC-04' as indicator_id, cast(year as varchar) as period
-    from naturalisation_years
-    where year - 1 in (select year from december_snapshots)
-
-    union all
-    select unnest(['BIL-01', 'BIL-02']) as indicator_id, {{ school_year_label('period') }} as period
-    from files where file_type = 'schulstatistik'
-
-    union all
-    select 'BIL-03' as indicator_id, {{ school_year_label('period') }} as period
-    from files where file_type = 'schulabgaenger'
-
-    union all
-    select unnest(['WOH-01', 'WOH-02', 'WOH-03']) as indicator_id, period
-    from months where file_type = 'unterbringung'
-
-    union all
-    select 'DEM-01' as indicator_id, period from files where file_type = 'bevoelkerung'
+    {%- endif %}
+    {%- endfor %}
 )
 
 select

@@ -17,8 +17,8 @@ Secondary rule, in rounds. Lines, per indicator and period:
 Each round, every line whose total is shown and which has exactly one suppressed part chooses
 the shown part with the smallest figure > 0 (ties: lowest region_code, then the indicator's
 group order), or its total where no part qualifies. All chosen cells are suppressed together;
-the rounds end with a round that chooses nothing. A NULL figure (ENG-02's municipalities that
-did not answer) is neither suppressed nor ever chosen.
+the rounds end with a round that chooses nothing. An undefined cell (`is_undefined`: ENG-02's
+municipalities that did not answer, NULL figures) is neither suppressed nor ever chosen.
 
 Output: one row per cell of int_indicator_values_unsuppressed with its figure,
 `suppression_round` (0 = primary rule, k = chosen in round k of the secondary rule, NULL =
@@ -35,11 +35,20 @@ NEVER_SUPPRESSED_UNITS = ("anzahl_gemeinden",)
 KEY = ["indicator_id", "period", "region_code", "group_code"]
 
 
+def _undefined(cells):
+    """Cells without figures (ENG-02 where the municipality did not answer)."""
+    if "is_undefined" not in cells:
+        return pd.Series(False, index=cells.index)
+    return cells["is_undefined"].fillna(False).astype(bool)
+
+
 def figures(cells):
-    """The figure of every cell: numerator for counts, denominator_count for rates."""
+    """The figure of every cell: numerator for counts, denominator_count for rates; NULL
+    (NaN) for an undefined cell."""
     is_count = cells["unit"].isin(COUNT_UNITS + NEVER_SUPPRESSED_UNITS)
-    return pd.to_numeric(cells["numerator"].where(is_count, cells["denominator_count"]),
-                         errors="coerce").astype("float64")
+    figure = pd.to_numeric(cells["numerator"].where(is_count, cells["denominator_count"]),
+                           errors="coerce").astype("float64")
+    return figure.mask(_undefined(cells))
 
 
 def primary(cells):
@@ -50,6 +59,7 @@ def primary(cells):
     is_rate = ~is_count & ~cells["unit"].isin(NEVER_SUPPRESSED_UNITS)
     hit = numerator.isin([1, 2]) & (is_count | is_rate)
     hit |= is_rate & count_behind.isin([1, 2])
+    hit &= ~_undefined(cells)
     return hit.to_numpy(dtype=bool, copy=True)
 
 
@@ -149,7 +159,7 @@ def suppress(cells, groups):
 def model(dbt, session):
     dbt.config(materialized="table")
     cells = dbt.ref("int_indicator_values_unsuppressed").project(
-        "indicator_id, period, region_code, group_code, numerator, denominator_count, unit").df()
+        "indicator_id, period, region_code, group_code, numerator, denominator_count, unit, is_undefined").df()
     groups = dbt.ref("indicator_groups").project(
         "indicator_id, group_code, group_order, partition_id").df()
     return suppress(cells, groups)

@@ -2,24 +2,14 @@
 -- 44 municipalities x every group the indicator lists, also where the count is 0.
 -- Not suppressed: internal only, so that checks can verify additivity and the rule of
 -- confidentiality applied in marts.indicator_values.
-
-{%- set fact_models = [
-    'int_indicators_arbeit',
-    'int_indicators_sprache',
-    'int_indicators_rechtsstatus',
-    'int_indicators_bildung',
-    'int_indicators_wohnen',
-    'int_indicators_demografie',
-] %}
+-- value by unit (indicators.md): anzahl, anzahl_gemeinden = numerator (no denominator);
+-- prozent, je_100 = 100 * numerator / denominator; je_1000 = 1000 * numerator / denominator;
+-- NULL where the denominator is 0. A cell marked undefined by its formula (ENG-02: a
+-- municipality that did not answer) has numerator, denominator and value NULL, is_undefined
+-- true, and counts in no district sum.
 
 with facts as (
-    {%- for model in fact_models %}
-    select indicator_id, period, ags, group_code, numerator, denominator, denominator_count
-    from {{ ref(model) }}
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- endfor %}
+    select * from {{ ref('int_indicator_facts') }}
 ),
 
 catalogue as (
@@ -44,20 +34,22 @@ grid as (
         regions.region_code,
         regions.region_name,
         indicator_groups.group_code,
-        catalogue.unit
+        catalogue.unit,
+        catalogue.unit in ('prozent', 'je_100', 'je_1000') as is_rate
     from {{ ref('int_indicator_periods') }} as periods
     inner join catalogue on catalogue.indicator_id = periods.indicator_id
     inner join indicator_groups on indicator_groups.indicator_id = periods.indicator_id
     cross join regions
 ),
 
--- municipalities from their own rows, the district from all rows (never from rates)
+-- municipalities from their own rows, the district from all defined rows (never from rates)
 region_sums as (
     select
         indicator_id, period, ags as region_code, group_code,
         sum(numerator) as numerator,
         sum(denominator) as denominator,
-        sum(denominator_count) as denominator_count
+        sum(denominator_count) as denominator_count,
+        bool_or(is_undefined) as is_undefined
     from facts
     group by indicator_id, period, ags, group_code
 
@@ -66,8 +58,10 @@ region_sums as (
         indicator_id, period, '08116' as region_code, group_code,
         sum(numerator) as numerator,
         sum(denominator) as denominator,
-        sum(denominator_count) as denominator_count
+        sum(denominator_count) as denominator_count,
+        false as is_undefined
     from facts
+    where not is_undefined
     group by indicator_id, period, group_code
 ),
 
@@ -77,16 +71,21 @@ region_facts as (
     select
         indicator_id, period, region_code, group_code, numerator,
         case when indicator_id = 'ARB-03' then denominator / 12.0 else denominator end as denominator,
-        denominator_count
+        denominator_count,
+        is_undefined
     from region_sums
 ),
 
 filled as (
     select
         grid.*,
-        cast(coalesce(region_facts.numerator, 0) as double) as numerator,
-        case when grid.unit = 'prozent' then cast(coalesce(region_facts.denominator, 0) as double) end as denominator,
-        case when grid.unit = 'prozent' then cast(coalesce(region_facts.denominator_count, 0) as bigint) end as denominator_count
+        coalesce(region_facts.is_undefined, false) as is_undefined,
+        case when not coalesce(region_facts.is_undefined, false)
+            then cast(coalesce(region_facts.numerator, 0) as double) end as numerator,
+        case when grid.is_rate and not coalesce(region_facts.is_undefined, false)
+            then cast(coalesce(region_facts.denominator, 0) as double) end as denominator,
+        case when grid.is_rate and not coalesce(region_facts.is_undefined, false)
+            then cast(coalesce(region_facts.denominator_count, 0) as bigint) end as denominator_count
     from grid
     left join region_facts
         on region_facts.indicator_id = grid.indicator_id
@@ -106,9 +105,11 @@ select
     denominator,
     denominator_count,
     case
-        when unit = 'anzahl' then numerator
+        when not is_rate then numerator
         when denominator = 0 then null
+        when unit = 'je_1000' then 1000 * numerator / denominator
         else 100 * numerator / denominator
     end as value,
-    unit
+    unit,
+    is_undefined
 from filled

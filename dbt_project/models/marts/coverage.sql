@@ -4,16 +4,12 @@
 -- indicator_values. Deliberately no row counts of files: a file's row count is a district
 -- figure (e.g. naturalisations of one month) that the confidentiality rule would have to cover.
 
--- period kind per file type, as in sources/contracts.yml (period_kind)
+-- period kind per file type: sources/contracts.yml (period_kind), through macro catalogue()
 with source_kinds as (
     select * from (values
-        ('jobcenter', 'monat'),
-        ('abh_bestand', 'monat'),
-        ('abh_einbuergerungen', 'monat'),
-        ('unterbringung', 'monat'),
-        ('bevoelkerung', 'jahr'),
-        ('schulstatistik', 'schuljahr'),
-        ('schulabgaenger', 'schuljahr')
+        {%- for file_type, periodicity in catalogue()['file_types'].items() %}
+        ('{{ file_type }}', '{{ periodicity }}'){% if not loop.last %},{% endif %}
+        {%- endfor %}
     ) as t(file_type, periodicity)
 ),
 
