@@ -730,3 +730,51 @@ def test_generator_detects_drift_and_a_new_indicator(tmp_path, monkeypatch):
                       "models/marts/wide_arbeit.sql", "models/marts/_marts__wide.yml"}
     assert "arb_05_fluchtkontext" in new[DBT_PROJECT / "models" / "marts" / "_marts__wide.yml"]
     assert '"ARB-05"' in new[DBT_PROJECT / "macros" / "catalogue.sql"]
+
+
+def test_suppression_check_blocks_a_wrong_mart(built, tmp_path):
+    """The blocking mart check assert_suppression_applied passes on the built mart and fails on
+    two wrong ones: a mart with the primary rule only (the secondary cells shown again) and a
+    mart that shows one cell of the primary rule."""
+    select = ["test", "--select", "assert_suppression_applied"]
+    test_id = "test.integrationsmonitor.assert_suppression_applied"
+    work = tmp_path / "work"
+    good = tmp_path / "good" / "internal.duckdb"
+    good.parent.mkdir()
+    shutil.copy(built["full_db"], good)
+    run_dbt(select, good, work)
+    assert run_results(work)[test_id] == "pass"
+    check_sql = next((work / "target" / "compiled").rglob("assert_suppression_applied.sql")).read_text()
+    rounds = dict(fetch(good, """SELECT coalesce(suppression_round > 0, false), count(*)
+                                 FROM intermediate.int_indicator_suppression
+                                 WHERE suppression_round IS NOT NULL GROUP BY 1"""))
+    assert rounds.get(True, 0) > 0 and rounds.get(False, 0) > 0  # both rules at work on this data
+
+    show_again = """UPDATE marts.indicator_values p
+                    SET is_suppressed = false, numerator = u.numerator, denominator = u.denominator, value = u.value
+                    FROM intermediate.int_indicator_values_unsuppressed u, intermediate.int_indicator_suppression s
+                    WHERE u.indicator_id = p.indicator_id AND u.period = p.period
+                      AND u.region_code = p.region_code AND u.group_code = p.group_code
+                      AND s.indicator_id = p.indicator_id AND s.period = p.period
+                      AND s.region_code = p.region_code AND s.group_code = p.group_code AND {which}"""
+    cases = {
+        "primary_only": ("s.suppression_round > 0", "line with exactly one suppressed part"),
+        "primary_cell_shown": ("""s.suppression_round = 0
+                                  AND concat_ws('|', s.indicator_id, s.period, s.region_code, s.group_code) = (
+                                      SELECT min(concat_ws('|', indicator_id, period, region_code, group_code))
+                                      FROM intermediate.int_indicator_suppression WHERE suppression_round = 0)""",
+                               "primary rule not applied"),
+    }
+    for name, (which, problem) in cases.items():
+        wrong = tmp_path / name / "internal.duckdb"
+        wrong.parent.mkdir()
+        shutil.copy(good, wrong)
+        con = duckdb.connect(str(wrong))
+        changed = con.execute(show_again.format(which=which)).fetchone()[0]
+        con.close()
+        assert changed > 0, name
+        proc = run_dbt(select, wrong, work, check=False)
+        assert proc.returncode != 0, name
+        assert run_results(work)[test_id] == "fail", name
+        problems = {r[-1] for r in fetch(wrong, check_sql)}
+        assert any(problem in p for p in problems), (name, problems)
