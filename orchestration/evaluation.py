@@ -26,12 +26,13 @@ period_year_before / value_year_before / change_year_before
 district_value / diff_to_district / position
     `district_value` is the value of region 08116 for the same indicator,
     group and period. `diff_to_district` and `position` are only defined for
-    rates (unit 'prozent') of municipalities: a municipality's count is a part
-    of the district count, comparing the two says nothing. Position:
+    rates (units 'prozent', 'je_1000', 'je_100'; RATE_UNITS) of municipalities,
+    in the rate's own unit: a municipality's count (also 'anzahl_gemeinden') is a
+    part of the district count, comparing the two says nothing. Position:
       'gleich'           |diff| <= tolerance,
       'über Kreiswert'   diff > tolerance,
       'unter Kreiswert'  diff < -tolerance,
-    tolerance = max(0.1 percentage points, 5 % of the district value)
+    tolerance = max(0.1 (percentage points, or per 1,000 / per 100), 5 % of the district value)
     (POSITION_REL_TOL, POSITION_MIN_TOL), e.g. 0.2 Pp. at a district rate of
     4 %, 3 Pp. at 60 %. NULL for the district itself.
 target_value / target_direction / target_year / target_source / target_is_example
@@ -41,7 +42,9 @@ target_value / target_direction / target_year / target_source / target_is_exampl
 distance_to_target
     value - target_value (negative = below the target).
 status / status_reason
-    Rows with a target and a value get a status. Let d = +1 for direction
+    Rows with a target and a value get a status (a row without a value gets
+    only a reason: suppressed, undefined, or "keine Angabe" for a municipality
+    that did not answer, ENG-02: numerator NULL although not suppressed). Let d = +1 for direction
     'hoch' and -1 for 'runter', gap = d * (target - value) (what is still
     missing, <= 0 when met), progress = d * change_year_before (the movement
     toward the target over the last year), years_left = years from period_end
@@ -70,6 +73,8 @@ from pathlib import Path
 import duckdb
 import yaml
 
+from sources import catalogue
+
 DISTRICT_CODE = "08116"
 ALL_REGIONS = "alle"
 POSITION_REL_TOL = 0.05  # share of the district value treated as "equal"
@@ -77,6 +82,7 @@ POSITION_MIN_TOL = 0.1  # percentage points, so tiny district rates still get a 
 TARGET_NEAR_REL = 0.05  # "close to the target": gap <= 5 % of the target value
 EPS = 1e-9  # float noise: 100*50/1000 must count as meeting a target of 5.0
 
+RATE_UNITS = tuple(u for u in catalogue.UNITS if u not in catalogue.COUNT_UNITS)
 STATUS_VALUES = ("auf Kurs", "beobachten", "nicht auf Kurs")
 POSITION_VALUES = ("über Kreiswert", "unter Kreiswert", "gleich")
 
@@ -150,9 +156,14 @@ def load_targets(targets_file: Path) -> list[dict]:
 
 
 def _check_against_catalogue(con: duckdb.DuckDBPyConnection, targets: list[dict]) -> None:
-    """A typo in an id or group would silently evaluate nothing: refuse it instead."""
+    """A typo in an id or group would silently evaluate nothing: refuse it instead.
+
+    Known are the published indicators and those of the catalogue (sources/indicators.yml), so a
+    target may be set before the first delivery of its source; it then evaluates nothing yet."""
+    cat = catalogue.load()
     known = {r[0] for r in con.execute("SELECT indicator_id FROM main.indicators").fetchall()}
-    groups: dict[str, set[str]] = {}
+    known |= {i.id for i in cat.indicators}
+    groups: dict[str, set[str]] = {i.id: set(i.groups) for i in cat.indicators}
     for ind, grp in con.execute("SELECT DISTINCT indicator_id, group_code FROM main.indicator_values").fetchall():
         groups.setdefault(ind, set()).add(grp)
     for t in targets:
@@ -201,14 +212,14 @@ tgt AS (  -- targets resolved per region: a specific region wins over 'alle'
 ),
 joined AS (
     SELECT k.indicator_id, k.period, k.period_end, k.region_code, k.region_name, k.group_code,
-           k.unit, k.is_suppressed, k.value,
+           k.unit, k.is_suppressed, k.value, k.numerator,
            k.previous_period, p.value AS value_previous,
            k.period_year_before, y.value AS value_year_before,
            d.value AS district_value,
            t.target_value, t.target_direction, t.target_year, t.target_source, t.target_is_example,
            k.value - p.value AS change_previous,
            k.value - y.value AS change_year_before,
-           CASE WHEN k.unit = 'prozent' AND k.region_code <> '{DISTRICT_CODE}'
+           CASE WHEN k.unit IN ({", ".join(repr(u) for u in RATE_UNITS)}) AND k.region_code <> '{DISTRICT_CODE}'
                 THEN k.value - d.value END AS diff_to_district,
            greatest({POSITION_MIN_TOL}, {POSITION_REL_TOL} * abs(d.value)) AS position_tolerance,
            CASE t.target_direction WHEN 'hoch' THEN 1 WHEN 'runter' THEN -1 END AS dir,
@@ -254,6 +265,7 @@ SELECT indicator_id, period, period_end, region_code, region_name, group_code, u
             ELSE 'nicht auf Kurs' END AS status,
        CASE WHEN target_value IS NULL THEN NULL
             WHEN value IS NULL AND is_suppressed THEN 'Wert gesperrt (Datenschutz)'
+            WHEN value IS NULL AND numerator IS NULL THEN 'keine Angabe der Gemeinde'
             WHEN value IS NULL THEN 'Wert nicht definiert'
             WHEN gap <= {EPS} THEN 'Ziel erreicht'
             WHEN years_left <= 0 THEN 'Zieljahr abgelaufen, Ziel nicht erreicht'

@@ -4,21 +4,30 @@
 `settings.reports_dir`:
 
     index.html                  overview: targets and their status, latest district values per field
-    <feld>.html                 one page per field of action (sprache, bildung, arbeit, wohnen,
-                                rechtsstatus, demografie): latest values of district and municipalities
+    <feld>.html                 one page per field of action with published values (the fields, their
+                                order, names and intros come from the indicator catalogue,
+                                sources/indicators.yml): latest values of district and municipalities
     indikator-<id>.html         one page per indicator: time-series chart (district + selectable
                                 municipalities), sorted municipality comparison, table with evaluation,
                                 definition/source/caveats from the catalogue
     downloads/                  CSV (semicolon, decimal comma, UTF-8 with BOM, for German Excel) and
                                 XLSX of what the pages show
 
-Pages open from disk without any network: CSS and the chart code (report_assets/report.js, own
-vanilla-JS SVG code, no third-party library) are inlined in every page; the data of an indicator
-is embedded as JSON in its own page only (no fetch(), which file:// would block).
+The pages are Jinja2 templates with autoescaping in report_assets/ (base.html, macros.html,
+overview.html, field.html, indicator.html): this module prepares the data, the templates render
+it. Pages open from disk without any network: CSS and the chart code (report_assets/report.js,
+own vanilla-JS SVG code, no third-party library) are inlined in every page; the data of an
+indicator is embedded as JSON in its own page only (no fetch(), which file:// would block).
 
 Display rules: German labels and number format (1.234,5; rates with one decimal, counts without);
-suppressed values as "·", undefined values (denominator 0) and impossible comparisons as "–",
-each explained in a footnote on every page. Never is a missing value shown as 0.
+units as in the catalogue (UNITS: %, je 1.000, je 100, Anzahl, Gemeinden; changes of percentages
+in percentage points); suppressed values as "·", undefined values (denominator 0) and impossible
+comparisons as "–", a municipality that gave no answer (ENG-02: no figures, not suppressed) as
+"–" with "keine Angabe", each explained in a footnote. Never is a missing value shown as 0.
+
+A field of action whose indicators have no published value yet gets no page; the overview names
+it as "noch ohne veröffentlichte Daten". The data-quality docs (reports/data-docs/index.html) and
+the dbt docs (reports/dbt-docs/index.html) are linked from every page's footer where they exist.
 
 The evaluation (changes, district comparison, targets) comes from `main.indicator_evaluation`
 (orchestration/evaluation.py). A published file without that table is evaluated on the fly in
@@ -28,12 +37,10 @@ memory with orchestration/zielwerte.yml, so the report also works on an older pu
 from __future__ import annotations
 
 import csv
-import html
 import json
 import math
 import os
 import shutil
-import string
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -42,62 +49,64 @@ from pathlib import Path
 from typing import NamedTuple
 
 import duckdb
+import jinja2
 
 from orchestration.settings import DISTRICT_CODE, TARGETS_FILE
+from sources import catalogue
 
 ASSETS_DIR = Path(__file__).resolve().parent / "report_assets"
 
-# Fields of action in the order of the district's integration concept: language, education,
-# work, housing, then legal status and demography as context.
-FIELDS: list[tuple[str, str, str]] = [
-    ("Sprache", "sprache",
-     "Deutschkenntnisse als Schlüssel für Arbeit, Bildung und Teilhabe: Integrationskurse der "
-     "erwerbsfähigen Leistungsberechtigten im Fluchtkontext."),
-    ("Bildung", "bildung",
-     "Bildungsbeteiligung und Schulabschlüsse an den Schulen im Landkreis (Gebiet = Schulort)."),
-    ("Arbeit", "arbeit",
-     "Grundsicherung für Arbeitsuchende (SGB II) und Integration in Beschäftigung."),
-    ("Wohnen", "wohnen",
-     "Unterbringung Geflüchteter in der vorläufigen Unterbringung (VU) und der Anschlussunterbringung "
-     "(AU) sowie Auszüge in privaten Wohnraum."),
-    ("Rechtsstatus", "rechtsstatus",
-     "Aufenthaltsrechtliche Situation der ausländischen Bevölkerung und Einbürgerungen."),
-    ("Demografie", "demografie",
-     "Bevölkerungsstruktur als Bezugsgröße für die übrigen Handlungsfelder."),
-]
 
-GROUP_LABELS = {
-    "insgesamt": "Insgesamt",
-    "deutsch": "Deutsche",
-    "auslaendisch": "Ausländer/-innen",
-    "fluchtkontext": "Personen im Fluchtkontext",
-    "VU": "Vorläufige Unterbringung (VU)",
-    "AU": "Anschlussunterbringung (AU)",
-    "eu": "EU-/EWR-Bürger/-innen (Freizügigkeit)",
-    "unbefristet": "Unbefristetes Aufenthaltsrecht",
-    "befristet": "Befristete Aufenthaltserlaubnis",
-    "schutz_anerkannt": "Schutzberechtigte (anerkannt)",
-    "schutz_offen": "Schutzsuchende (Verfahren offen)",
-    "schutz_abgelehnt": "Schutzsuchende (abgelehnt, Duldung)",
-    "sonstige": "Sonstiger Status",
+@dataclass(frozen=True)
+class Unit:
+    """How values of one unit of the catalogue are shown."""
+    label: str        # "Einheit" in pills, definitions and downloads
+    suffix: str       # after a value in bars, tooltips, targets ("12,3 %")
+    big: str          # after a key figure ("17 Gemeinden")
+    head: str         # after a "Wert" column head ("Wert (%)")
+    change: str       # after a change or difference ("+0,4 Pp.")
+    change_head: str  # after a change column head ("ggü. Vorjahr (Pp.)")
+    axis: str         # above the chart's value axis
+    dec: int          # decimals shown
+    is_rate: bool     # a quotient: numerator/denominator, comparison with the district value
+
+
+UNITS: dict[str, Unit] = {
+    "prozent": Unit("Prozent (%)", " %", " %", " (%)", " Pp.", " (Pp.)", "in %", 1, True),
+    "anzahl": Unit("Anzahl", "", "", "", "", "", "Anzahl", 0, False),
+    "je_1000": Unit("je 1.000", " je 1.000", " je 1.000", " (je 1.000)", " je 1.000", " (je 1.000)",
+                    "je 1.000", 1, True),
+    "je_100": Unit("je 100", " je 100", " je 100", " (je 100)", " je 100", " (je 100)", "je 100", 1, True),
+    "anzahl_gemeinden": Unit("Anzahl Gemeinden", "", " Gemeinden", " (Gemeinden)", "", "", "Gemeinden", 0,
+                             False),
 }
-GROUP_ORDER = list(GROUP_LABELS)
-UNIT_LABELS = {"prozent": "Prozent (%)", "anzahl": "Anzahl"}
+assert set(UNITS) == set(catalogue.UNITS), "every unit of the catalogue needs its display"
+
 PERIODICITY_LABELS = {"monat": "monatlich", "jahr": "jährlich (Kalenderjahr)",
                       "schuljahr": "jährlich (Schuljahr)"}
 MONTHS = ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September",
           "Oktober", "November", "Dezember"]
 MONTHS_SHORT = ["Jan", "Feb", "Mär", "Apr", "Mai", "Jun", "Jul", "Aug", "Sep", "Okt", "Nov", "Dez"]
+NUMBER_WORDS = ["null", "einem", "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun", "zehn",
+                "elf", "zwölf"]
 STATUS_CLASS = {"auf Kurs": "ok", "beobachten": "warn", "nicht auf Kurs": "bad"}
 POSITION_HTML = {"über Kreiswert": ("up", "über"), "unter Kreiswert": ("down", "unter"),
                  "gleich": ("eq", "gleich")}
+OTHER_FIELD = catalogue.Field("weitere", "Weitere", "Indikatoren ohne bekanntes Handlungsfeld.")
+# Relative links from the report folder to the other generated docs; shown where they exist.
+DOC_LINKS = [("data-docs/index.html", "Prüfergebnisse der Datenlieferungen"),
+             ("dbt-docs/index.html", "Dokumentation der Datenmodelle (dbt)")]
 
 SUPPRESSED = "s"  # marker for suppressed numbers inside this module and in the embedded JSON
+NO_ANSWER = "n"   # marker for a municipality that gave no answer (NULL figures, not suppressed)
 SYM_SUPPRESSED = "·"
 SYM_NA = "–"
+NO_ANSWER_TEXT = "keine Angabe"  # in downloads, where no footnote sits next to the cell
 NOTE_SUPPRESSED = ("· = aus Datenschutzgründen nicht ausgewiesen (Fallzahl 1 oder 2 bzw. daraus "
                    "ableitbar; Regel der Statistik der Bundesagentur für Arbeit)")
 NOTE_NA = "– = nicht definiert (Nenner 0) bzw. kein Vergleichswert vorhanden"
+NOTE_NO_ANSWER = ("– keine Angabe = die Gemeinde hat die Frage nicht beantwortet; sie zählt weder in der "
+                  "Gemeinde noch im Kreiswert (nicht aus Datenschutzgründen gesperrt)")
 NOTE_PP = "Pp. = Prozentpunkte (Veränderungen und Abweichungen von Prozentwerten)"
 NOTE_POSITION = ("Lage zum Kreiswert (nur Quoten der Gemeinden): „gleich“, wenn die Abweichung höchstens "
                  "5 % des Kreiswerts beträgt (mindestens 0,1 Pp.), sonst „über“/„unter“. "
@@ -106,6 +115,9 @@ NOTE_STATUS = ("Zielstatus: „auf Kurs“ = Ziel erreicht oder die Entwicklung 
                "gleichen Tempo bis zum Zieljahr; „beobachten“ = Entwicklung in Zielrichtung, aber zu langsam, "
                "knapp am Ziel oder ohne Vorjahreswert; „nicht auf Kurs“ = Stillstand, Gegenrichtung oder "
                "Zieljahr abgelaufen. Zielwerte: orchestration/zielwerte.yml.")
+NOTE_UNIT = ("Veränderungen und Abweichungen in der Einheit des Indikators: bei Prozentwerten in "
+             "Prozentpunkten, bei Werten je 1.000 bzw. je 100 in derselben Einheit")
+NOTES_BASE = [NOTE_SUPPRESSED, NOTE_NA, NOTE_PP]
 
 EVAL_COLUMNS = (
     "indicator_id, period, period_end, region_code, region_name, group_code, unit, is_suppressed, value, "
@@ -113,6 +125,10 @@ EVAL_COLUMNS = (
     "change_year_before, district_value, diff_to_district, position, target_value, target_direction, "
     "target_year, target_source, target_is_example, distance_to_target, status, status_reason"
 )
+
+
+def unit_of(code: str) -> Unit:
+    return UNITS.get(code, UNITS["anzahl"])
 
 
 # ----------------------------------------------------------------------------- formatting
@@ -130,10 +146,10 @@ def rounded(v: float | None, dec: int) -> float | int | None:
 
 
 def fmt_de(v, dec: int, signed: bool = False, grouping: bool = True, minus: str = "−") -> str:
-    """1234.56 -> '1.234,6'. SUPPRESSED -> '·', None -> '–'."""
+    """1234.56 -> '1.234,6'. SUPPRESSED -> '·', None and NO_ANSWER -> '–'."""
     if v == SUPPRESSED:
         return SYM_SUPPRESSED
-    if v is None:
+    if v is None or v == NO_ANSWER:
         return SYM_NA
     d = _dec(v, dec)
     if d == 0:
@@ -142,10 +158,6 @@ def fmt_de(v, dec: int, signed: bool = False, grouping: bool = True, minus: str 
     s = s.replace(",", "\0").replace(".", ",").replace("\0", ".")
     sign = minus if d < 0 else ("+" if signed and d > 0 else "")
     return sign + s
-
-
-def esc(s) -> str:
-    return html.escape("" if s is None else str(s))
 
 
 def period_kind(p: str) -> str:
@@ -186,7 +198,7 @@ def sort_key_de(name: str) -> str:
 
 
 def group_label(g: str) -> str:
-    return GROUP_LABELS.get(g, g)
+    return catalogue.load().group_labels.get(g, g)
 
 
 # ----------------------------------------------------------------------------- data
@@ -207,8 +219,12 @@ class Indicator:
     groups: list[str] = field(default_factory=list)
 
     @property
+    def u(self) -> Unit:
+        return unit_of(self.unit)
+
+    @property
     def dec(self) -> int:
-        return 1 if self.unit == "prozent" else 0
+        return self.u.dec
 
     @property
     def slug(self) -> str:
@@ -229,10 +245,6 @@ class Indicator:
         return period_kind(self.latest) if self.latest else {"monat": "monat", "schuljahr": "schuljahr"}.get(
             self.periodicity, "jahr")
 
-    @property
-    def suffix(self) -> str:
-        return " %" if self.unit == "prozent" else ""
-
     def latest_rows(self, group: str) -> list[dict]:
         return self._latest_by_group.get(group, [])
 
@@ -248,12 +260,21 @@ class Indicator:
 
 
 def shown(r: dict | None, col: str = "value"):
-    """The value to display: SUPPRESSED for a suppressed row's own figures, else the number/None."""
+    """The value to display: SUPPRESSED for a suppressed row's own figures, NO_ANSWER for a
+    non-answering municipality's (no numerator although not suppressed), else the number/None."""
     if r is None:
         return None
     if col in ("value", "numerator", "denominator") and r.get("is_suppressed"):
         return SUPPRESSED
+    if col == "value" and is_no_answer(r):
+        return NO_ANSWER  # said once, at the value; numerator and denominator show a plain "–"
     return r.get(col)
+
+
+def is_no_answer(r: dict) -> bool:
+    # Every published row has a numerator unless suppressed, except a municipality that did not
+    # answer (ENG-02): indicators.md, "their row has numerator, denominator and value NULL".
+    return "numerator" in r and r["numerator"] is None and not r.get("is_suppressed")
 
 
 def _open(db_path: Path, targets_file: Path) -> duckdb.DuckDBPyConnection:
@@ -302,6 +323,7 @@ def _load(con: duckdb.DuckDBPyConnection) -> list[Indicator]:
     """)
     cols = [c[0] for c in cur.description]
     by_id = {i.id: i for i in inds}
+    group_order = {g: k for k, g in enumerate(catalogue.load().group_labels)}
     while True:
         chunk = cur.fetchmany(50_000)
         if not chunk:
@@ -318,8 +340,10 @@ def _load(con: duckdb.DuckDBPyConnection) -> list[Indicator]:
             seen_p.setdefault(r["period"], None)
             seen_g.add(r["group_code"])
         ind.periods = list(seen_p)  # rows are ordered by period_end
-        ind.groups = sorted(seen_g, key=lambda g: (GROUP_ORDER.index(g) if g in GROUP_ORDER else 99, g))
-    return inds
+        ind.groups = sorted(seen_g, key=lambda g: (group_order.get(g, len(group_order)), g))
+    # the catalogue's order (within a field: the order of its indicators), unknown ids after it
+    order = {c.id: k for k, c in enumerate(catalogue.load().indicators)}
+    return sorted(inds, key=lambda i: (order.get(i.id, len(order)), i.id))
 
 
 def _published_at(con: duckdb.DuckDBPyConnection) -> datetime | None:
@@ -361,6 +385,8 @@ def _csv_cell(v, kind: str) -> str:
         v, kind = v
     if kind == "text":
         return "" if v is None else str(v)
+    if v == NO_ANSWER:
+        return NO_ANSWER_TEXT
     return fmt_de(v, int(kind[1]), signed=kind[0] == "s", grouping=False, minus="-")
 
 
@@ -397,8 +423,8 @@ def write_xlsx(path: Path, tables: list[Table], notes: list[str]) -> None:
                 if k == "text":
                     if v is not None:
                         ws.write_string(r, c, str(v))
-                elif v is None or v == SUPPRESSED:
-                    ws.write_string(r, c, SYM_SUPPRESSED if v == SUPPRESSED else SYM_NA, sym)
+                elif v is None or v in (SUPPRESSED, NO_ANSWER):
+                    ws.write_string(r, c, {SUPPRESSED: SYM_SUPPRESSED, NO_ANSWER: NO_ANSWER_TEXT}.get(v, SYM_NA), sym)
                 else:
                     ws.write_number(r, c, float(v), fmts[k])
         ws.freeze_panes(1, 0)
@@ -411,107 +437,89 @@ def write_xlsx(path: Path, tables: list[Table], notes: list[str]) -> None:
     wb.close()
 
 
-# ----------------------------------------------------------------------------- HTML pieces
+# ----------------------------------------------------------------------------- templates
 
-def num_cell(v, dec: int, signed: bool = False, suffix: str = "", extra: str = "", cls: str = "n") -> str:
-    """<td> with the German number; data-v for sorting (empty for symbols)."""
-    if v == SUPPRESSED:
-        return f'<td class="{cls}" data-v=""><span class="sym" title="{esc(NOTE_SUPPRESSED)}">·</span>{extra}</td>'
-    if v is None:
-        return f'<td class="{cls}" data-v=""><span class="sym" title="{esc(NOTE_NA)}">–</span>{extra}</td>'
-    return f'<td class="{cls}" data-v="{rounded(v, dec)}">{fmt_de(v, dec, signed)}{suffix}{extra}</td>'
-
-
-def status_badge(status: str | None, reason: str | None = None) -> str:
-    if not status:
-        return ""
-    return f'<span class="badge {STATUS_CLASS.get(status, "")}" title="{esc(reason)}">{esc(status)}</span>'
-
-
-def position_html(pos: str | None) -> str:
-    if not pos:
-        return ""
-    cls, text = POSITION_HTML.get(pos, ("", pos))
-    return f'<span class="pos {cls}" title="{esc(pos)}">{esc(text)}</span>'
-
-
-def target_text(r: dict, dec: int, suffix: str) -> str:
+def target_text(r: dict, u: Unit) -> str:
     if r.get("target_value") is None:
         return ""
     op = "≥" if r["target_direction"] == "hoch" else "≤"
-    return f"{op} {fmt_de(r['target_value'], dec)}{suffix} bis {r['target_year']}"
+    return f"{op} {fmt_de(r['target_value'], u.dec)}{u.suffix} bis {r['target_year']}"
 
 
-def example_pill(r: dict) -> str:
-    return ' <span class="pill example" title="Beispielwert, kein Beschluss">Beispiel</span>' \
-        if r.get("target_is_example") else ""
+def _den_dec(den) -> int:
+    # ARB-03's denominator is an average stock with a fraction; other denominators are counts
+    return 0 if den is None or float(den).is_integer() else 1
 
 
-def notes_html(extra: list[str] | None = None) -> str:
-    lines = [NOTE_SUPPRESSED, NOTE_NA, NOTE_PP] + (extra or [])
-    return '<div class="notes">' + "".join(f"<p>{esc(x)}</p>" for x in lines) + "</div>"
-
-
-def downloads_html(files: list[tuple[str, str]]) -> str:
-    links = "".join(f'<a href="downloads/{esc(f)}" download>{esc(label)}</a>' for label, f in files)
-    return f'<div class="downloads">{links}</div>'
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(ASSETS_DIR), autoescape=True, undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters.update(
+        de=lambda v, dec, signed=False: fmt_de(v, dec, signed), sortv=rounded, plong=period_long,
+        pshort=period_short, glabel=group_label, den_dec=_den_dec,
+        periodicity=lambda p: PERIODICITY_LABELS.get(p, p),
+        status_class=lambda s: STATUS_CLASS.get(s, ""),
+        position_parts=lambda p: POSITION_HTML.get(p, ("", p)))
+    env.tests.update(suppressed=lambda v: v == SUPPRESSED, no_answer=lambda v: v == NO_ANSWER)
+    env.globals.update(
+        shown=shown, target_text=target_text, DISTRICT=DISTRICT_CODE, NOTES_BASE=NOTES_BASE,
+        NOTE_SUPPRESSED=NOTE_SUPPRESSED, NOTE_NA=NOTE_NA, NOTE_NO_ANSWER=NOTE_NO_ANSWER)
+    return env
 
 
 class Site:
-    """Renders pages into one folder with the shared template, CSS and JS inlined."""
+    """Renders pages into one folder with the shared layout; CSS and JS inlined."""
 
-    def __init__(self, out: Path, stand: str, generated: str):
+    def __init__(self, out: Path, stand: str, generated: str, fields: list[catalogue.Field],
+                 docs: list[tuple[str, str]] = ()):
         self.out = out
         self.stand = stand
         self.generated = generated
-        self.template = string.Template((ASSETS_DIR / "page.html").read_text(encoding="utf-8"))
-        self.css = (ASSETS_DIR / "report.css").read_text(encoding="utf-8")
-        self.js = (ASSETS_DIR / "report.js").read_text(encoding="utf-8")
+        self.env = _environment()
+        self.css = jinja2.utils.markupsafe.Markup((ASSETS_DIR / "report.css").read_text(encoding="utf-8"))
+        js = (ASSETS_DIR / "report.js").read_text(encoding="utf-8")
+        self.js = jinja2.utils.markupsafe.Markup(js.replace("</script", "<\\/script"))
+        self.nav = [("index.html", "Übersicht")] + [(f"{f.slug}.html", f.name) for f in fields]
+        self.docs = list(docs)
         (out / "downloads").mkdir(parents=True, exist_ok=True)
 
-    def nav(self, active: str) -> str:
-        items = [("index.html", "Übersicht")] + [(f"{slug}.html", name) for name, slug, _ in FIELDS]
-        lis = "".join(
-            f'<li><a href="{href}"{" class=active" if href == active else ""}>{esc(label)}</a></li>'
-            for href, label in items)
-        return f"<ul>{lis}</ul>"
-
-    def page(self, filename: str, title: str, body: str, active: str, data: dict | None = None) -> None:
-        data_html = ""
+    def page(self, template: str, filename: str, title: str, active: str, data: dict | None = None,
+             **context) -> None:
+        payload = None
         if data is not None:
-            payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
-            data_html = f'<script type="application/json" id="imon-data">{payload}</script>'
-        footer = (
-            f"<p>Quelle: Integrationsmonitor des Landkreises Esslingen, veröffentlichter Datenstand "
-            f"{esc(self.stand)}. Bericht erzeugt am {esc(self.generated)}.</p>"
-            "<p>Nur aggregierte Daten. Werte, die auf 1 oder 2 Personen beruhen, werden nicht ausgewiesen (·).</p>")
-        text = self.template.substitute(
-            title=esc(title), css=self.css, stand=esc(self.stand), nav=self.nav(active), body=body,
-            footer=footer, data=data_html, js=self.js.replace("</script", "<\\/script"))
-        (self.out / filename).write_text(text, encoding="utf-8")
+            text = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+            payload = jinja2.utils.markupsafe.Markup(text)  # JSON, with "</" escaped for the script element
+        html_text = self.env.get_template(template).render(
+            site=self, title=title, active=active, data=payload, **context)
+        (self.out / filename).write_text(html_text, encoding="utf-8")
+
+
+def _row_notes(rows) -> list[str]:
+    """Footnotes that only pages showing such a row need."""
+    return [NOTE_NO_ANSWER] if any(is_no_answer(r) for r in rows if r is not None) else []
 
 
 # ----------------------------------------------------------------------------- indicator page
 
 def _indicator_tables(ind: Indicator) -> tuple[Table, Table]:
     """Latest period with evaluation (long), and the time series (wide), all groups."""
+    u = ind.u
     prev_label, yb_label = comparison_labels(ind.kind)
     d, sd = f"n{ind.dec}", f"s{ind.dec}"
-    den_kind = "n1" if any(r["denominator"] is not None and float(r["denominator"]) != int(r["denominator"])
-                           for r in ind.rows) else "n0"
-    headers = ["Regionalschlüssel", "Gebiet", "Gruppe", "Zeitraum", f"Wert ({UNIT_LABELS[ind.unit]})"]
+    den_kind = "n1" if any(_den_dec(r["denominator"]) for r in ind.rows) else "n0"
+    headers = ["Regionalschlüssel", "Gebiet", "Gruppe", "Zeitraum", f"Wert ({u.label})"]
     kinds = ["text", "text", "text", "text", d]
-    if ind.unit == "prozent":
+    if u.is_rate:
         headers += ["Zähler", "Nenner"]
         kinds += ["n0", den_kind]
-    unit_pp = " (Pp.)" if ind.unit == "prozent" else ""
-    headers += [f"{prev_label}{unit_pp}"]
+    headers += [f"{prev_label}{u.change_head}"]
     kinds += [sd]
     if yb_label:
-        headers += [f"{yb_label}{unit_pp}"]
+        headers += [f"{yb_label}{u.change_head}"]
         kinds += [sd]
-    if ind.unit == "prozent":
-        headers += ["Kreiswert", "Abweichung vom Kreiswert (Pp.)", "Lage zum Kreiswert"]
+    if u.is_rate:
+        headers += ["Kreiswert", f"Abweichung vom Kreiswert{u.change_head}", "Lage zum Kreiswert"]
         kinds += [d, sd, "text"]
     headers += ["Zielwert", "Zielrichtung", "Zieljahr", "Abstand zum Ziel", "Zielstatus", "Begründung"]
     kinds += [d, "text", "text", sd, "text", "text"]
@@ -519,12 +527,12 @@ def _indicator_tables(ind: Indicator) -> tuple[Table, Table]:
     for g in ind.groups:
         for r in _ordered(ind.latest_rows(g)):
             row = [r["region_code"], r["region_name"], group_label(g), period_long(r["period"]), shown(r)]
-            if ind.unit == "prozent":
+            if u.is_rate:
                 row += [shown(r, "numerator"), shown(r, "denominator")]
             row += [r["change_previous"]]
             if yb_label:
                 row += [r["change_year_before"]]
-            if ind.unit == "prozent":
+            if u.is_rate:
                 row += [r["district_value"], r["diff_to_district"], r["position"]]
             row += [r["target_value"], r["target_direction"],
                     None if r["target_year"] is None else str(r["target_year"]),
@@ -561,169 +569,60 @@ def _indicator_notes(ind: Indicator) -> list[str]:
     return [f"{ind.id} {ind.name} – Integrationsmonitor Landkreis Esslingen",
             f"Definition: {ind.definition}", f"Quelle: {ind.source}",
             f"Periodizität: {PERIODICITY_LABELS.get(ind.periodicity, ind.periodicity)}",
-            f"Hinweise: {ind.caveats or '–'}", NOTE_SUPPRESSED, NOTE_NA, NOTE_PP, NOTE_POSITION, NOTE_STATUS]
+            f"Hinweise: {ind.caveats or '–'}", NOTE_SUPPRESSED, NOTE_NA, NOTE_PP, NOTE_POSITION, NOTE_STATUS] \
+        + _row_notes(ind.rows)
 
 
-def render_indicator(site: Site, ind: Indicator, field_slug: str) -> None:
-    latest_t, series_t = _indicator_tables(ind)
-    write_csv(site.out / "downloads" / f"{ind.id}_aktuell.csv", latest_t)
-    write_csv(site.out / "downloads" / f"{ind.id}_zeitreihe.csv", series_t)
-    write_xlsx(site.out / "downloads" / f"{ind.id}.xlsx", [latest_t, series_t], _indicator_notes(ind))
+def _district_row(ind: Indicator, g: str | None) -> dict | None:
+    if g is None:
+        return None
+    return next((r for r in ind.latest_rows(g) if r["region_code"] == DISTRICT_CODE), None)
+
+
+def render_indicator(site: Site, ind: Indicator, fld: catalogue.Field) -> None:
+    if ind.rows:  # a page without values offers no downloads
+        latest_t, series_t = _indicator_tables(ind)
+        write_csv(site.out / "downloads" / f"{ind.id}_aktuell.csv", latest_t)
+        write_csv(site.out / "downloads" / f"{ind.id}_zeitreihe.csv", series_t)
+        write_xlsx(site.out / "downloads" / f"{ind.id}.xlsx", [latest_t, series_t], _indicator_notes(ind))
 
     prev_label, yb_label = comparison_labels(ind.kind)
-    pp = " (Pp.)" if ind.unit == "prozent" else ""
-    regions: dict[str, str] = {}
+    names: dict[str, str] = {}
     for r in ind.rows:
-        regions.setdefault(r["region_code"], r["region_name"])
-    codes = _ordered_codes(regions)
+        names.setdefault(r["region_code"], r["region_name"])
+    codes = _ordered_codes(names)
+    latest = {g: _ordered(ind.latest_rows(g)) for g in ind.groups}
 
-    parts = [
-        f'<div class="crumbs"><a href="index.html">Übersicht</a> › '
-        f'<a href="{field_slug}.html">{esc(ind.field)}</a> › {esc(ind.id)}</div>',
-        f'<h1>{esc(ind.id)} {esc(ind.name)}</h1>',
-        '<div class="meta">'
-        f'<span class="pill">Handlungsfeld {esc(ind.field)}</span>'
-        f'<span class="pill">Einheit: {esc(UNIT_LABELS.get(ind.unit, ind.unit))}</span>'
-        f'<span class="pill">{esc(PERIODICITY_LABELS.get(ind.periodicity, ind.periodicity))}</span>'
-        f'<span class="pill">Aktueller Zeitraum: {esc(period_long(ind.latest))}</span></div>',
-    ]
-    if not ind.rows:
-        parts.append('<section class="panel"><p>Für diesen Indikator sind noch keine Werte veröffentlicht.</p>'
-                     f'{_definition_html(ind)}</section>')
-        site.page(ind.slug, f"{ind.id} {ind.name}", "\n".join(parts), f"{field_slug}.html")
-        return
-
-    if len(ind.groups) > 1:
-        opts = "".join(f'<option value="{esc(g)}">{esc(group_label(g))}</option>' for g in ind.groups)
-        parts.append(f'<div class="controls"><label for="group-select"><b>Gruppe:</b></label>'
-                     f'<select id="group-select">{opts}</select>'
-                     f'<span class="hint">wirkt auf Kennzahl, Diagramme und Tabelle</span></div>')
-    else:
-        parts.append(f'<div class="controls"><span class="pill">Gruppe: {esc(group_label(ind.groups[0]))}</span></div>')
-
-    # Per group: the district's key figures and the table of the latest period (JS shows one group).
-    for gi, g in enumerate(ind.groups):
-        rows = _ordered(ind.latest_rows(g))
-        drow = next((r for r in rows if r["region_code"] == DISTRICT_CODE), None)
-        parts.append(f'<div class="grp-section" data-group="{esc(g)}"{"" if gi == 0 else " hidden"}>')
-        parts.append(_key_figures(ind, g, drow, prev_label, yb_label))
-        parts.append('</div>')
-    parts.append(
-        '<section class="panel"><div class="panel-head"><h2>Zeitverlauf</h2>'
-        '<span class="hint">Landkreis und beliebige Gemeinden auswählen; Werte beim Überfahren'
-        ' mit der Maus</span></div>'
-        '<div id="chart-line" class="chart"></div><div id="chart-legend" class="legend"></div>'
-        '<fieldset id="regionpicker" class="regionpicker"><legend>Gebiete im Diagramm</legend>'
-        + "".join(
-            f'<label><input type="checkbox" id="cb-{esc(c)}" value="{esc(c)}"'
-            f'{" checked" if c == DISTRICT_CODE else ""}> {esc(regions[c])}</label>' for c in codes)
-        + '</fieldset><div class="controls"><input type="search" id="region-filter" placeholder="Gemeinde suchen …"'
-        ' aria-label="Gemeinde suchen"><button type="button" id="reset-regions">Auswahl zurücksetzen</button></div>'
-        '<p class="chart-note">Lücken in der Linie: Wert gesperrt (·) oder nicht definiert (–).</p></section>')
-    parts.append(
-        f'<section class="panel"><div class="panel-head"><h2>Gemeindevergleich {esc(period_long(ind.latest))}</h2>'
-        f'<span class="hint" id="bar-note"></span></div><div id="chart-bar" class="chart"></div></section>')
-
-    for gi, g in enumerate(ind.groups):
-        rows = _ordered(ind.latest_rows(g))
-        parts.append(f'<div class="grp-section" data-group="{esc(g)}"{"" if gi == 0 else " hidden"}>')
-        parts.append(_latest_table(ind, g, rows, prev_label, yb_label, pp))
-        parts.append("</div>")
-
-    parts.append(f'<section class="panel"><h2>Definition und Quelle</h2>{_definition_html(ind)}</section>')
-    parts.append(
-        '<section class="panel"><h2>Downloads</h2>'
-        '<p class="hint">Aktueller Stand mit Bewertung (alle Gruppen) und Zeitreihe (alle Gebiete, Gruppen und '
-        'Zeiträume). CSV: Semikolon-getrennt, Dezimalkomma, für Excel.</p>'
-        + downloads_html([("Excel (XLSX)", f"{ind.id}.xlsx"), ("CSV aktueller Stand", f"{ind.id}_aktuell.csv"),
-                          ("CSV Zeitreihe", f"{ind.id}_zeitreihe.csv")])
-        + notes_html([NOTE_POSITION, NOTE_STATUS]) + "</section>")
-
-    site.page(ind.slug, f"{ind.id} {ind.name}", "\n".join(parts), f"{field_slug}.html", _chart_data(ind, codes, regions))
-
-
-def _key_figures(ind: Indicator, g: str, drow: dict | None, prev_label: str, yb_label: str | None) -> str:
-    unit_ch = " Pp." if ind.unit == "prozent" else ""
-    if drow is None:
-        return ""
-    v = shown(drow)
-    big = fmt_de(v, ind.dec) + (ind.suffix if isinstance(v, float) else "")
-    cards = [f'<div class="card"><div class="small">Landkreis Esslingen · {esc(period_long(drow["period"]))}</div>'
-             f'<div class="big" id="kpi-{esc(g)}">{esc(big)}</div>'
-             f'<div class="small">{esc(group_label(g))}</div></div>']
-    comps = [(prev_label, drow["previous_period"], drow["change_previous"])]
-    if yb_label:
-        comps.append((yb_label, drow["period_year_before"], drow["change_year_before"]))
-    for label, per, ch in comps:
-        cards.append(f'<div class="card"><div class="small">{esc(label)} ({esc(period_long(per))})</div>'
-                     f'<div class="big">{esc(fmt_de(ch, ind.dec, signed=True))}'
-                     f'<span class="unit">{unit_ch if ch is not None else ""}</span></div></div>')
-    if drow.get("target_value") is not None:
-        cards.append(
-            f'<div class="card"><div class="small">Ziel {esc(target_text(drow, ind.dec, ind.suffix))}'
-            f'{example_pill(drow)}</div>'
-            f'<div>{status_badge(drow["status"], drow["status_reason"]) or SYM_NA}</div>'
-            f'<div class="small">{esc(drow["status_reason"] or "")}</div>'
-            f'<div class="small">Quelle: {esc(drow["target_source"])}</div></div>')
-    return f'<div class="cards">{"".join(cards)}</div>'
-
-
-def _latest_table(ind: Indicator, g: str, rows: list[dict], prev_label: str, yb_label: str | None,
-                  pp: str) -> str:
-    # The district's target is in the key figures above; columns only when municipalities have targets too.
-    has_target = any(r["target_value"] is not None for r in rows if r["region_code"] != DISTRICT_CODE)
-    heads = [("Gebiet", "text")]
-    heads.append((f"Wert{' (%)' if ind.unit == 'prozent' else ''}", "num"))
-    if ind.unit == "prozent":
-        heads += [("Zähler", "num"), ("Nenner", "num")]
-    heads.append((f"{prev_label}{pp}", "num"))
-    if yb_label:
-        heads.append((f"{yb_label}{pp}", "num"))
-    if ind.unit == "prozent":
-        heads += [("Abweichung vom Kreiswert (Pp.)", "num"), ("Lage", "text")]
-    if has_target:
-        heads += [("Ziel", "text"), ("Abstand zum Ziel", "num"), ("Zielstatus", "text")]
-    th = "".join(
-        f'<th{" class=n" if k == "num" else ""} data-sort="{k}" data-col="{i}">{esc(h)}</th>'
-        for i, (h, k) in enumerate(heads))
-    body = []
-    for r in rows:
-        is_d = r["region_code"] == DISTRICT_CODE
-        tds = [f'<td>{esc(r["region_name"])}</td>', num_cell(shown(r), ind.dec)]
-        if ind.unit == "prozent":
-            den_dec = 0 if r["denominator"] is None or float(r["denominator"]).is_integer() else 1
-            tds += [num_cell(shown(r, "numerator"), 0), num_cell(shown(r, "denominator"), den_dec)]
-        tds.append(num_cell(r["change_previous"], ind.dec, signed=True))
+    def comparisons(d: dict) -> list[tuple[str, str | None, float | None]]:
+        out = [(prev_label, d["previous_period"], d["change_previous"])]
         if yb_label:
-            tds.append(num_cell(r["change_year_before"], ind.dec, signed=True))
-        if ind.unit == "prozent":
-            tds.append('<td class="n hint" data-v="">Kreiswert</td>' if is_d
-                       else num_cell(r["diff_to_district"], ind.dec, signed=True))
-            tds.append(f"<td>{position_html(r['position'])}</td>")
-        if has_target:
-            tds += [f"<td>{esc(target_text(r, ind.dec, ind.suffix))}{example_pill(r)}</td>",
-                    num_cell(r["distance_to_target"], ind.dec, signed=True),
-                    f"<td>{status_badge(r['status'], r['status_reason'])}</td>"]
-        body.append(f'<tr data-region="{esc(r["region_code"])}"{" class=district" if is_d else ""}>'
-                    + "".join(tds) + "</tr>")
-    title = f"Alle Gebiete · {period_long(ind.latest)}"
-    if len(ind.groups) > 1:
-        title += f" · {group_label(g)}"
-    return (f'<section class="panel"><div class="panel-head"><h2>{esc(title)}</h2>'
-            '<span class="hint">Spaltenköpfe anklicken zum Sortieren</span></div>'
-            f'<div class="table-wrap"><table class="data latest" data-group="{esc(g)}"><thead><tr>{th}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table></div></section>')
+            out.append((yb_label, d["period_year_before"], d["change_year_before"]))
+        return out
+
+    site.page(
+        "indicator.html", ind.slug, f"{ind.id} {ind.name}", f"{fld.slug}.html",
+        _chart_data(ind, codes, names) if ind.rows else None,
+        ind=ind, field=fld, u=ind.u, prev_label=prev_label, yb_label=yb_label,
+        district={g: _district_row(ind, g) for g in ind.groups}, latest=latest,
+        # the district's target is in the key figures; columns only when municipalities have targets too
+        has_target={g: any(r["target_value"] is not None for r in rows if r["region_code"] != DISTRICT_CODE)
+                    for g, rows in latest.items()},
+        regions=[(c, names[c]) for c in codes], comparisons=comparisons,
+        any_no_answer=any(is_no_answer(r) for r in ind.rows),
+        extra_notes=[NOTE_POSITION, NOTE_STATUS] + _row_notes(ind.rows),
+        files=[("Excel (XLSX)", f"{ind.id}.xlsx"), ("CSV aktueller Stand", f"{ind.id}_aktuell.csv"),
+               ("CSV Zeitreihe", f"{ind.id}_zeitreihe.csv")],
+        definition_items=_definition_items(ind, fld))
 
 
-def _definition_html(ind: Indicator) -> str:
-    items = [("Kennung", ind.id), ("Bezeichnung", ind.name), ("Handlungsfeld", ind.field),
-             ("Einheit", UNIT_LABELS.get(ind.unit, ind.unit)),
-             ("Periodizität", PERIODICITY_LABELS.get(ind.periodicity, ind.periodicity)),
-             ("Gruppen", ", ".join(group_label(g) for g in ind.groups) or SYM_NA),
-             ("Definition", ind.definition), ("Datenquelle", ind.source), ("Hinweise", ind.caveats or SYM_NA),
-             ("Verfügbare Zeiträume", f"{period_long(ind.periods[0])} bis {period_long(ind.periods[-1])}"
-              if ind.periods else SYM_NA)]
-    return '<dl class="def">' + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items) + "</dl>"
+def _definition_items(ind: Indicator, fld: catalogue.Field) -> list[tuple[str, str]]:
+    return [("Kennung", ind.id), ("Bezeichnung", ind.name), ("Handlungsfeld", fld.name),
+            ("Einheit", ind.u.label),
+            ("Periodizität", PERIODICITY_LABELS.get(ind.periodicity, ind.periodicity)),
+            ("Gruppen", ", ".join(group_label(g) for g in ind.groups) or SYM_NA),
+            ("Definition", ind.definition), ("Datenquelle", ind.source), ("Hinweise", ind.caveats or SYM_NA),
+            ("Verfügbare Zeiträume", f"{period_long(ind.periods[0])} bis {period_long(ind.periods[-1])}"
+             if ind.periods else SYM_NA)]
 
 
 def _chart_data(ind: Indicator, codes: list[str], regions: dict[str, str]) -> dict:
@@ -738,15 +637,17 @@ def _chart_data(ind: Indicator, codes: list[str], regions: dict[str, str]) -> di
             v = None  # JSON has no NaN/Infinity
         elif v is not None and ind.dec == 0 and float(v).is_integer():
             v = int(v)
-        arr[pidx[r["period"]]] = SUPPRESSED if r["is_suppressed"] else v
+        arr[pidx[r["period"]]] = shown(r) if shown(r) in (SUPPRESSED, NO_ANSWER) else v
     targets = {}
     for g in ind.groups:
-        d = next((r for r in ind.latest_rows(g) if r["region_code"] == DISTRICT_CODE), None)
+        d = _district_row(ind, g)
         if d and d["target_value"] is not None:
             targets[g] = {"value": d["target_value"], "direction": d["target_direction"],
                           "year": d["target_year"], "example": bool(d["target_is_example"])}
+    u = ind.u
     return {
         "id": ind.id, "name": ind.name, "unit": ind.unit, "dec": ind.dec, "kind": ind.kind,
+        "suffix": u.suffix, "axis": u.axis, "rate": u.is_rate,
         "district": DISTRICT_CODE, "periods": ind.periods,
         "plabels": [period_long(p) for p in ind.periods], "pshort": [period_short(p) for p in ind.periods],
         "regions": [[c, regions[c]] for c in codes],
@@ -757,150 +658,84 @@ def _chart_data(ind: Indicator, codes: list[str], regions: dict[str, str]) -> di
 
 # ----------------------------------------------------------------------------- field pages
 
-def render_field(site: Site, name: str, slug: str, intro: str, inds: list[Indicator],
-                 regions: list[tuple[str, str]]) -> None:
-    parts = [f'<div class="crumbs"><a href="index.html">Übersicht</a> › {esc(name)}</div>',
-             f"<h1>Handlungsfeld {esc(name)}</h1>", f'<p class="lead">{esc(intro)}</p>']
-    if not inds:
-        parts.append('<section class="panel"><p>Für dieses Handlungsfeld sind keine Indikatoren veröffentlicht.</p>'
-                     "</section>")
-        site.page(f"{slug}.html", name, "\n".join(parts), f"{slug}.html")
-        return
-    cards = []
-    for ind in inds:
-        g = ind.main_group
-        d = next((r for r in ind.latest_rows(g) if r["region_code"] == DISTRICT_CODE), None) if g else None
-        v = shown(d)
-        ch = d["change_year_before"] if d else None
-        ch_label = comparison_labels(ind.kind)[1] or "ggü. Vorjahr"
-        target = ""
-        if d and d["target_value"] is not None:
-            target = (f'<div class="small">Ziel {esc(target_text(d, ind.dec, ind.suffix))}{example_pill(d)} '
-                      f'{status_badge(d["status"], d["status_reason"])}</div>')
-        cards.append(
-            f'<div class="card" data-indicator="{esc(ind.id)}"><div class="title"><a href="{ind.slug}">{esc(ind.id)} '
-            f'{esc(ind.name)}</a></div><div class="small">Landkreis · {esc(period_long(ind.latest))}'
-            f'{" · " + esc(group_label(g)) if g and g != "insgesamt" else ""}</div>'
-            f'<div class="big">{esc(fmt_de(v, ind.dec))}<span class="unit">'
-            f'{ind.suffix if isinstance(v, float) else ""}</span></div>'
-            f'<div class="small">{esc(ch_label)}: {esc(fmt_de(ch, ind.dec, signed=True))}'
-            f'{" Pp." if ind.unit == "prozent" and ch is not None else ""}</div>{target}</div>')
-    parts.append(f'<div class="cards">{"".join(cards)}</div>')
+@dataclass
+class FieldCard:
+    """An indicator of a field page: its main group's district row of the latest period."""
+    ind: Indicator
+    group: str | None
+    row: dict | None
 
+    @property
+    def u(self) -> Unit:
+        return self.ind.u
+
+    @property
+    def change(self):
+        return self.row["change_year_before"] if self.row else None
+
+    @property
+    def change_label(self) -> str:
+        return comparison_labels(self.ind.kind)[1] or "ggü. Vorjahr"
+
+
+def render_field(site: Site, fld: catalogue.Field, inds: list[Indicator], regions: list[tuple[str, str]]) -> None:
+    cards = [FieldCard(ind, ind.main_group, _district_row(ind, ind.main_group)) for ind in inds]
     # Matrix: regions x indicators (main group, latest period), value and change on a year before.
     latest = {ind.id: {r["region_code"]: r for r in ind.latest_rows(ind.main_group)} if ind.main_group else {}
               for ind in inds}
-    head1 = '<th rowspan="2" data-sort="text" data-col="0">Gebiet</th>' + "".join(
-        f'<th colspan="2" class="group"><a href="{ind.slug}">{esc(ind.id)}</a> {esc(ind.name)}<br>'
-        f'<span class="hint">{esc(period_long(ind.latest))}'
-        f'{", " + esc(group_label(ind.main_group)) if ind.main_group not in (None, "insgesamt") else ""}</span></th>'
-        for ind in inds)
-    head2 = "".join(
-        f'<th class="n bl" data-sort="num" data-col="{1 + 2 * k}">Wert{" (%)" if ind.unit == "prozent" else ""}</th>'
-        f'<th class="n" data-sort="num" data-col="{2 + 2 * k}">'
-        f'{"ggü. Vorjahr" + (" (Pp.)" if ind.unit == "prozent" else "")}</th>'
-        for k, ind in enumerate(inds))
-    body = []
-    csv_rows = []
+    matrix, csv_rows, shown_rows = [], [], []
     for code, rname in regions:
-        tds = [f"<td>{esc(rname)}</td>"]
-        any_row = False
+        cells = [(ind.u, latest[ind.id].get(code)) for ind in inds]
+        if not any(r is not None for _, r in cells):
+            continue
+        matrix.append((code, rname, cells))
         for ind in inds:
             r = latest[ind.id].get(code)
-            any_row |= r is not None
-            extra = ""
             if r is not None:
-                extra = position_html(r["position"])
-                if r["status"]:
-                    extra += (f'<span class="dot {STATUS_CLASS[r["status"]]}" '
-                              f'title="Ziel: {esc(r["status"])} – {esc(r["status_reason"])}"></span>')
-            tds.append(num_cell(shown(r), ind.dec, extra=extra, cls="n bl"))
-            tds.append(num_cell(r["change_year_before"] if r else None, ind.dec, signed=True))
-            if r is not None:
+                shown_rows.append(r)
                 csv_rows.append([code, rname, ind.id, ind.name, group_label(ind.main_group), period_long(ind.latest),
-                                 UNIT_LABELS[ind.unit], Cell(shown(r), f"n{ind.dec}"),
+                                 ind.u.label, Cell(shown(r), f"n{ind.dec}"),
                                  Cell(r["change_year_before"], f"s{ind.dec}"), r["diff_to_district"],
                                  r["position"], r["status"]])
-        if any_row:
-            body.append(f'<tr data-region="{esc(code)}"{" class=district" if code == DISTRICT_CODE else ""}>'
-                        + "".join(tds) + "</tr>")
-    parts.append(
-        '<section class="panel"><div class="panel-head"><h2>Landkreis und Gemeinden im Vergleich</h2>'
-        '<span class="hint">jeweils aktueller Zeitraum; ▲/▼ = über/unter Kreiswert; Punkt = Zielstatus; '
-        'Spaltenköpfe anklicken zum Sortieren</span></div>'
-        f'<div class="table-wrap"><table class="data compact matrix"><thead><tr>{head1}</tr><tr>{head2}</tr></thead>'
-        f'<tbody>{"".join(body)}</tbody></table></div>'
-        + notes_html([NOTE_POSITION]) + "</section>")
 
     # One long table for counts and rates: value and change carry their own format (Cell).
-    table = Table(f"Handlungsfeld {name}",
+    table = Table(f"Handlungsfeld {fld.name}",
                   ["Regionalschlüssel", "Gebiet", "Indikator", "Bezeichnung", "Gruppe", "Zeitraum", "Einheit",
-                   "Wert", "ggü. Vorjahr", "Abweichung vom Kreiswert (Pp.)", "Lage zum Kreiswert", "Zielstatus"],
+                   "Wert", "ggü. Vorjahr", "Abweichung vom Kreiswert", "Lage zum Kreiswert", "Zielstatus"],
                   ["text"] * 7 + ["n1", "s1", "s1", "text", "text"], csv_rows)
-    write_csv(site.out / "downloads" / f"handlungsfeld_{slug}.csv", table)
-    write_xlsx(site.out / "downloads" / f"handlungsfeld_{slug}.xlsx", [table],
-               [f"Handlungsfeld {name} – Integrationsmonitor Landkreis Esslingen", NOTE_SUPPRESSED, NOTE_NA,
-                NOTE_PP, NOTE_POSITION, NOTE_STATUS])
-    parts.append('<section class="panel"><h2>Downloads</h2>'
-                 + downloads_html([("Excel (XLSX)", f"handlungsfeld_{slug}.xlsx"),
-                                   ("CSV", f"handlungsfeld_{slug}.csv")]) + "</section>")
-    site.page(f"{slug}.html", name, "\n".join(parts), f"{slug}.html")
+    if inds:
+        write_csv(site.out / "downloads" / f"handlungsfeld_{fld.slug}.csv", table)
+        write_xlsx(site.out / "downloads" / f"handlungsfeld_{fld.slug}.xlsx", [table],
+                   [f"Handlungsfeld {fld.name} – Integrationsmonitor Landkreis Esslingen", NOTE_SUPPRESSED, NOTE_NA,
+                    NOTE_PP, NOTE_UNIT, NOTE_POSITION, NOTE_STATUS] + _row_notes(shown_rows))
+    site.page("field.html", f"{fld.slug}.html", fld.name, f"{fld.slug}.html",
+              field=fld, inds=inds, cards=cards, matrix=matrix,
+              matrix_notes=[NOTE_POSITION] + _row_notes(shown_rows),
+              files=[("Excel (XLSX)", f"handlungsfeld_{fld.slug}.xlsx"),
+                     ("CSV", f"handlungsfeld_{fld.slug}.csv")])
 
 
 # ----------------------------------------------------------------------------- overview
 
-def render_index(site: Site, fields: list[tuple[str, str, str, list[Indicator]]], n_regions: int) -> None:
-    all_inds = [i for f in fields for i in f[3]]
+def render_index(site: Site, fields: list[tuple[catalogue.Field, list[Indicator]]], n_regions: int,
+                 pending: list[catalogue.Field]) -> None:
+    all_inds = [i for _, inds in fields for i in inds]
     latest_month = max((i.latest for i in all_inds if i.latest and period_kind(i.latest) == "monat"), default=None)
-    parts = [
-        "<h1>Integrationsmonitor – Überblick</h1>",
-        '<p class="lead">Aktuelle Kennzahlen zur Integration im Landkreis Esslingen in sechs Handlungsfeldern, '
-        "für den Landkreis und seine Städte und Gemeinden, mit Veränderung, Vergleich zum Kreiswert und "
-        "Stand der Zielerreichung. Einzelheiten, Zeitverläufe und Downloads auf den Seiten der Indikatoren.</p>",
-        f'<div class="meta"><span class="pill">Datenstand: {esc(site.stand)}</span>'
-        + (f'<span class="pill">Letzter Berichtsmonat: {esc(period_long(latest_month))}</span>' if latest_month else "")
-        + f'<span class="pill">{len(all_inds)} Indikatoren</span>'
-        f'<span class="pill">{n_regions} Gebiete (Landkreis und Gemeinden)</span></div>',
-    ]
     # Targets at district level (latest period of each indicator/group with a district target)
-    trows, t_table = [], []
-    for fname, fslug, _, inds in fields:
+    targets, t_table = [], []
+    for fld, inds in fields:
         for ind in inds:
             for g in ind.groups:
-                d = next((r for r in ind.latest_rows(g) if r["region_code"] == DISTRICT_CODE), None)
+                d = _district_row(ind, g)
                 if d is None or d["target_value"] is None:
                     continue
-                pp = " Pp." if ind.unit == "prozent" else ""
-                trows.append(
-                    f'<tr data-indicator="{esc(ind.id)}" data-group="{esc(g)}">'
-                    f'<td><a href="{ind.slug}">{esc(ind.id)} {esc(ind.name)}</a>'
-                    f'<div class="hint">{esc(fname)} · {esc(group_label(g))}</div></td>'
-                    f'<td class="nowrap">{esc(period_short(d["period"]))}</td>'
-                    + num_cell(shown(d), ind.dec, suffix=ind.suffix if d["value"] is not None else "")
-                    + f'<td class="nowrap">{esc(target_text(d, ind.dec, ind.suffix))}{example_pill(d)}</td>'
-                    + num_cell(d["distance_to_target"], ind.dec, signed=True,
-                               suffix=pp if d["distance_to_target"] is not None else "")
-                    + num_cell(d["change_year_before"], ind.dec, signed=True,
-                               suffix=pp if d["change_year_before"] is not None else "")
-                    + f'<td>{status_badge(d["status"], d["status_reason"])}</td>'
-                    f'<td class="hint">{esc(d["status_reason"] or "")}</td></tr>')
-                t_table.append([fname, ind.id, ind.name, group_label(g), period_long(d["period"]),
-                                UNIT_LABELS[ind.unit], Cell(shown(d), f"n{ind.dec}"),
-                                target_text(d, ind.dec, ind.suffix), Cell(d["distance_to_target"], f"s{ind.dec}"),
+                targets.append((ind, ind.u, fld, g, d))
+                t_table.append([fld.name, ind.id, ind.name, group_label(g), period_long(d["period"]),
+                                ind.u.label, Cell(shown(d), f"n{ind.dec}"),
+                                target_text(d, ind.u), Cell(d["distance_to_target"], f"s{ind.dec}"),
                                 Cell(d["change_year_before"], f"s{ind.dec}"), d["status"], d["status_reason"],
                                 d["target_source"], "ja" if d["target_is_example"] else "nein"])
-    if trows:
-        parts.append(
-            '<section class="panel"><div class="panel-head"><h2>Zielerreichung auf Kreisebene</h2>'
-            '<span class="hint">jeweils aktueller Zeitraum</span></div><div class="table-wrap">'
-            '<table class="data targets"><thead><tr><th>Indikator (Handlungsfeld · Gruppe)</th>'
-            '<th>Zeitraum</th><th class="n">Wert</th><th>Ziel</th><th class="n">Abstand zum Ziel</th>'
-            '<th class="n">ggü. Vorjahr</th><th>Status</th><th>Begründung</th></tr></thead><tbody>'
-            + "".join(trows) + "</tbody></table></div>"
-            + (' <p class="hint">Mit „Beispiel“ markierte Ziele sind Platzhalter, keine Beschlüsse.</p>'
-               if any(r[-1] == "ja" for r in t_table) else "")
-            + downloads_html([("Excel (XLSX)", "zielerreichung.xlsx"), ("CSV", "zielerreichung.csv")])
-            + "</section>")
+    if targets:
         table = Table("Zielerreichung", ["Handlungsfeld", "Indikator", "Bezeichnung", "Gruppe", "Zeitraum", "Einheit",
                                          "Wert", "Ziel", "Abstand zum Ziel", "ggü. Vorjahr", "Status", "Begründung",
                                          "Quelle des Ziels", "Beispielwert"],
@@ -908,42 +743,45 @@ def render_index(site: Site, fields: list[tuple[str, str, str, list[Indicator]]]
         write_csv(site.out / "downloads" / "zielerreichung.csv", table)
         write_xlsx(site.out / "downloads" / "zielerreichung.xlsx", [table],
                    ["Zielerreichung auf Kreisebene – Integrationsmonitor Landkreis Esslingen", NOTE_SUPPRESSED,
-                    NOTE_NA, NOTE_PP, NOTE_STATUS])
-
-    cards = []
-    for fname, fslug, intro, inds in fields:
-        rows = []
-        for ind in inds:
-            g = ind.main_group
-            d = next((r for r in ind.latest_rows(g) if r["region_code"] == DISTRICT_CODE), None) if g else None
-            v = shown(d)
-            dot = (f'<span class="dot {STATUS_CLASS[d["status"]]}" title="Ziel: {esc(d["status"])}"></span>'
-                   if d and d["status"] else "")
-            rows.append(
-                f'<tr data-indicator="{esc(ind.id)}"><td><a href="{ind.slug}">{esc(ind.name)}</a>'
-                f'{" <span class=hint>(" + esc(group_label(g)) + ")</span>" if g and g != "insgesamt" else ""}</td>'
-                f'<td class="hint">{esc(period_short(ind.latest) if ind.latest else SYM_NA)}</td>'
-                + num_cell(v, ind.dec, suffix=ind.suffix if isinstance(v, float) else "", extra=dot)
-                + num_cell(d["change_year_before"] if d else None, ind.dec, signed=True) + "</tr>")
-        cards.append(
-            f'<section class="panel fieldcard"><h3><a href="{fslug}.html">{esc(fname)}</a></h3>'
-            f'<p class="hint">{esc(intro)}</p>'
-            '<table class="data compact"><thead><tr><th>Indikator (Landkreis)</th><th>Zeitraum</th>'
-            '<th class="n">Wert</th><th class="n">ggü. Vorjahr</th></tr></thead><tbody>'
-            + ("".join(rows) or '<tr><td colspan="4">keine Indikatoren</td></tr>') + "</tbody></table></section>")
-    parts.append('<h2 style="margin-top:8px">Handlungsfelder</h2>')
-    parts.append(f'<div class="fieldcards">{"".join(cards)}</div>')
-    parts.append('<section class="panel"><h2>Lesehilfe</h2>'
-                 '<p>Veränderungen „ggü. Vorjahr“ vergleichen mit demselben Zeitraum ein Jahr zuvor (bei Monatswerten '
-                 'mit dem Vorjahresmonat, bei Schuljahren mit dem vorherigen Schuljahr). Quoten werden für den '
-                 'Landkreis aus allen Fällen berechnet, nicht als Durchschnitt der Gemeinden.</p>'
-                 + notes_html([NOTE_POSITION, NOTE_STATUS]) + "</section>")
-    site.page("index.html", "Überblick", "\n".join(parts), "index.html")
+                    NOTE_NA, NOTE_PP, NOTE_UNIT, NOTE_STATUS])
+    field_rows = [(fld, [(ind, ind.u, ind.main_group, _district_row(ind, ind.main_group)) for ind in inds])
+                  for fld, inds in fields]
+    n = len(fields)
+    site.page(
+        "overview.html", "index.html", "Überblick", "index.html",
+        n_fields_word=NUMBER_WORDS[n] if n < len(NUMBER_WORDS) else str(n), latest_month=latest_month,
+        n_inds=len(all_inds), n_regions=n_regions, targets=targets,
+        has_example=any(d["target_is_example"] for *_, d in targets),
+        target_files=[("Excel (XLSX)", "zielerreichung.xlsx"), ("CSV", "zielerreichung.csv")],
+        fields=field_rows, pending=pending, lesehilfe_notes=[NOTE_POSITION, NOTE_STATUS])
 
 
 # ----------------------------------------------------------------------------- build
 
 REPORT_HTML_PREFIXES = ("indikator-",)
+
+
+def _field_of(ind: Indicator, by_key: dict[str, catalogue.Field]) -> catalogue.Field:
+    # The published catalogue names the field by its display name (a slug is accepted too).
+    return by_key.get(ind.field) or by_key.get(ind.field.lower()) or OTHER_FIELD
+
+
+def arrange(inds: list[Indicator]) -> tuple[list[tuple[catalogue.Field, list[Indicator]]], list[catalogue.Field]]:
+    """The fields to show, in the catalogue's order, each with its published indicators; and the
+    catalogue's fields left out because none of their indicators has a published value yet."""
+    cat_fields = list(catalogue.load().fields)
+    by_key = {f.name: f for f in cat_fields} | {f.slug: f for f in cat_fields}
+    members: dict[str, list[Indicator]] = {}
+    for ind in inds:
+        members.setdefault(_field_of(ind, by_key).slug, []).append(ind)
+    shown_fields, pending = [], []
+    for f in cat_fields + [OTHER_FIELD]:
+        f_inds = members.get(f.slug, [])
+        if any(i.rows for i in f_inds):
+            shown_fields.append((f, f_inds))
+        elif f is not OTHER_FIELD:
+            pending.append(f)
+    return shown_fields, pending
 
 
 def write_report(db_path: Path, out_dir: Path, targets_file: Path = TARGETS_FILE,
@@ -968,18 +806,15 @@ def write_report(db_path: Path, out_dir: Path, targets_file: Path = TARGETS_FILE
         shutil.rmtree(staging)
     staging.mkdir()
     try:
-        site = Site(staging, stand, now.strftime("%d.%m.%Y, %H:%M Uhr"))
-        known = {name for name, _, _ in FIELDS}
-        fields = [(name, slug, intro, [i for i in inds if i.field == name]) for name, slug, intro in FIELDS]
-        others = [i for i in inds if i.field not in known]
-        if others:  # a field the report does not know yet still gets shown
-            fields.append(("Weitere", "weitere", "Indikatoren ohne bekanntes Handlungsfeld.", others))
+        fields, pending = arrange(inds)
+        docs = [(href, label) for href, label in DOC_LINKS if (out_dir / href).is_file()]
+        site = Site(staging, stand, now.strftime("%d.%m.%Y, %H:%M Uhr"), [f for f, _ in fields], docs)
         regions = _regions(inds)
-        for name, slug, intro, f_inds in fields:
+        for fld, f_inds in fields:
             for ind in f_inds:
-                render_indicator(site, ind, slug)
-            render_field(site, name, slug, intro, f_inds, regions)
-        render_index(site, fields, len(regions))
+                render_indicator(site, ind, fld)
+            render_field(site, fld, f_inds, regions)
+        render_index(site, fields, len(regions), pending)
         _swap_in(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -995,9 +830,10 @@ def _swap_in(staging: Path, out_dir: Path) -> None:
     for p in (out_dir / "downloads").iterdir():
         if p.is_file() and p.relative_to(out_dir) not in new_files:
             p.unlink()
+    field_pages = {f.slug for f in catalogue.load().fields} | {OTHER_FIELD.slug}
     for p in out_dir.glob("*.html"):
         if p.relative_to(out_dir) not in new_files and (
-                p.name.startswith(REPORT_HTML_PREFIXES) or p.stem in {slug for _, slug, _ in FIELDS} | {"weitere"}):
+                p.name.startswith(REPORT_HTML_PREFIXES) or p.stem in field_pages):
             p.unlink()
 
 

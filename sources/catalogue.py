@@ -14,6 +14,7 @@ import yaml
 
 CATALOGUE_FILE = Path(__file__).with_name("indicators.yml")
 UNITS = ("anzahl", "prozent", "je_1000", "je_100", "anzahl_gemeinden")
+COUNT_UNITS = ("anzahl", "anzahl_gemeinden")  # the others are rates: numerator / denominator
 PERIODICITIES = ("monat", "jahr", "schuljahr")
 
 
@@ -42,7 +43,7 @@ class Indicator:
     @property
     def is_rate(self) -> bool:
         """Rates have a denominator; counts (anzahl, anzahl_gemeinden) do not."""
-        return self.unit not in ("anzahl", "anzahl_gemeinden")
+        return self.unit not in COUNT_UNITS
 
 
 @dataclass(frozen=True)

@@ -56,8 +56,10 @@ def make_db(rows: list[tuple]) -> duckdb.DuckDBPyConnection:
         sup = val == "S"
         v = None if sup else val
         unit = UNITS[ind]
-        num = None if v is None else (v if unit == "anzahl" else v * 10)
-        den = None if (v is None or unit == "anzahl") else 1000.0
+        # undefined (None) as published: denominator 0, numerator 0 (indicators.md: "where the
+        # denominator is 0 the value is NULL"); NULL figures only when suppressed
+        num = None if sup else (0.0 if v is None else (v if unit == "anzahl" else v * 10))
+        den = None if (sup or unit == "anzahl") else (0.0 if v is None else 1000.0)
         con.execute("INSERT INTO main.indicator_values VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     [ind, per, period_end(per), reg, NAMES[reg], grp, num, den, v, unit, sup])
     return con
@@ -312,3 +314,110 @@ def test_shipped_targets_file_is_valid_and_marked_as_examples():
     assert all(t["target_is_example"] for t in targets), "Demo-Ziele müssen als Beispiel markiert sein"
     ids = {t["indicator_id"] for t in targets}
     assert {"ARB-01", "SPR-02", "BIL-03"} <= ids
+
+
+# --------------------------------------------------------------------------- second-edition units
+
+def make_db_explicit(rows: list[tuple], catalogue_rows: list[tuple]) -> duckdb.DuckDBPyConnection:
+    """rows: (indicator_id, period, region, group, numerator, denominator, value, unit, is_suppressed)."""
+    con = duckdb.connect()
+    con.execute(VALUES_DDL)
+    con.execute(CATALOGUE_DDL)
+    for ind, unit, per in catalogue_rows:
+        con.execute("INSERT INTO main.indicators VALUES (?, ?, ?, 'x', ?, ?, 'd', 's', NULL)",
+                    [ind, ind, ind, unit, per])
+    for ind, per, reg, grp, num, den, val, unit, sup in rows:
+        con.execute("INSERT INTO main.indicator_values VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    [ind, per, period_end(per), reg, NAMES[reg], grp, num, den, val, unit, sup])
+    return con
+
+
+NEW_UNIT_ROWS = [
+    # PFL-01 per 1,000 residents 65+: a rate, compared with the district in its own unit
+    ("PFL-01", "2023", D, "insgesamt", 300.0, 100000.0, 3.0, "je_1000", False),
+    ("PFL-01", "2024", D, "insgesamt", 320.0, 100000.0, 3.2, "je_1000", False),
+    ("PFL-01", "2024", A, "insgesamt", 20.0, 4000.0, 5.0, "je_1000", False),      # über (tol 0.16)
+    ("PFL-01", "2024", B, "insgesamt", 13.0, 4000.0, 3.25, "je_1000", False),     # gleich
+    # ENG-01 counts municipalities: never compared with the district total
+    ("ENG-01", "2023", D, "insgesamt", 24.0, None, 24.0, "anzahl_gemeinden", False),
+    ("ENG-01", "2024", D, "insgesamt", 26.0, None, 26.0, "anzahl_gemeinden", False),
+    ("ENG-01", "2024", A, "insgesamt", 1.0, None, 1.0, "anzahl_gemeinden", False),
+    # ENG-02 per 100 in AU; C did not answer: NULL figures, not suppressed
+    ("ENG-02", "2023", D, "insgesamt", 60.0, 400.0, 15.0, "je_100", False),
+    ("ENG-02", "2024", D, "insgesamt", 66.0, 400.0, 16.5, "je_100", False),
+    ("ENG-02", "2024", A, "insgesamt", 12.0, 60.0, 20.0, "je_100", False),
+    ("ENG-02", "2023", C, "insgesamt", 5.0, 40.0, 12.5, "je_100", False),
+    ("ENG-02", "2024", C, "insgesamt", None, None, None, "je_100", False),
+]
+NEW_UNIT_CATALOGUE = [("PFL-01", "je_1000", "jahr"), ("ENG-01", "anzahl_gemeinden", "jahr"),
+                      ("ENG-02", "je_100", "jahr")]
+
+
+def test_rates_per_1000_and_100_are_compared_with_the_district_counts_of_municipalities_not(tmp_path):
+    c = make_db_explicit(NEW_UNIT_ROWS, NEW_UNIT_CATALOGUE)
+    add_evaluation(c, write_targets(tmp_path, "[]\n"))
+    a = ev(c, "PFL-01", "2024", A)
+    assert a["district_value"] == 3.2
+    assert a["diff_to_district"] == pytest.approx(1.8)  # in "je 1.000", not in percent
+    assert a["position"] == "über Kreiswert"
+    assert ev(c, "PFL-01", "2024", B)["position"] == "gleich"
+    assert ev(c, "PFL-01", "2024", D)["change_year_before"] == pytest.approx(0.2)
+    assert ev(c, "ENG-02", "2024", A)["diff_to_district"] == pytest.approx(3.5)
+    e1 = ev(c, "ENG-01", "2024", A)
+    assert e1["diff_to_district"] is None and e1["position"] is None  # a part of the count, no comparison
+    assert ev(c, "ENG-01", "2024", D)["change_year_before"] == 2.0
+
+
+def test_non_answering_municipality_gets_no_figures_and_its_own_reason(tmp_path):
+    c = make_db_explicit(NEW_UNIT_ROWS, NEW_UNIT_CATALOGUE)
+    add_evaluation(c, write_targets(tmp_path, """\
+        - {indicator_id: ENG-02, region: alle, target: 18.0, direction: hoch, year: 2026, quelle: Test}
+        """))
+    r = ev(c, "ENG-02", "2024", C)
+    assert r["value"] is None and not r["is_suppressed"]
+    assert r["change_year_before"] is None and r["diff_to_district"] is None and r["position"] is None
+    assert r["status"] is None and r["status_reason"] == "keine Angabe der Gemeinde"
+    assert ev(c, "ENG-02", "2024", A)["status"] == "auf Kurs"
+    # the district: 16.5, +1.5 a year, 1.5 missing, 2 years left -> reaches it
+    assert ev(c, "ENG-02", "2024", D)["status"] == "auf Kurs"
+
+
+def test_target_for_a_catalogue_indicator_not_yet_published_is_accepted(tmp_path):
+    """A target may wait for the first delivery of its source; a typo is still refused."""
+    c = make_db(ROWS)  # no GES-02 published
+    add_evaluation(c, write_targets(tmp_path, """\
+        - {indicator_id: GES-02, target: 95.0, direction: hoch, year: 2027, quelle: Test}
+        """))
+    assert c.execute("SELECT count(*) FROM main.indicator_evaluation WHERE indicator_id = 'GES-02'").fetchone()[0] == 0
+    with pytest.raises(TargetsError, match="keine Gruppe"):
+        add_evaluation(c, write_targets(tmp_path, """\
+            - {indicator_id: GES-02, group: fluchtkontext, target: 95.0, direction: hoch, year: 2027, quelle: T}
+            """))
+
+
+def test_shipped_example_targets_of_second_edition_indicators_are_evaluated():
+    """The shipped zielwerte.yml holds example targets for new indicators; they evaluate on
+    published values of those indicators (values made by hand here)."""
+    shipped = {(t["indicator_id"], t["group_code"]): t for t in load_targets(TARGETS_FILE)}
+    from sources import catalogue
+
+    second = {i.id for i in catalogue.load().indicators if i.unit in ("je_1000", "je_100", "anzahl_gemeinden")
+              or i.field in ("gesundheit", "zugang", "pflege", "engagement")}
+    new = {k: t for k, t in shipped.items() if k[0] in second}
+    assert new, "zielwerte.yml needs an example target for a second-edition indicator"
+    assert all(t["target_is_example"] for t in new.values())
+    assert ("GES-02", "insgesamt") in new and ("ENG-01", "insgesamt") in new
+    rows = [
+        ("GES-02", "2023/24", D, "insgesamt", 4300.0, 4700.0, 100 * 4300 / 4700, "prozent", False),
+        ("GES-02", "2024/25", D, "insgesamt", 4350.0, 4700.0, 100 * 4350 / 4700, "prozent", False),
+    ] + [r for r in NEW_UNIT_ROWS if r[0] == "ENG-01"]
+    c = make_db_explicit(rows, [("GES-02", "prozent", "schuljahr"), ("ENG-01", "anzahl_gemeinden", "jahr")])
+    add_evaluation(c, TARGETS_FILE)
+    g = ev(c, "GES-02", "2024/25")
+    assert g["target_value"] == new[("GES-02", "insgesamt")]["target_value"] and g["target_is_example"]
+    # 92.55 %, +1.06 Pp. a year; 2.45 Pp. missing by the end of 2027 (2.4 years): on course
+    assert g["status"] == "auf Kurs" and g["status_reason"].startswith("Trend")
+    e = ev(c, "ENG-01", "2024")
+    # 26 municipalities, +2 a year, 4 missing, 4 years left to 2028
+    assert e["target_value"] == 30 and e["status"] == "auf Kurs"
+    assert e["distance_to_target"] == -4.0

@@ -1,7 +1,7 @@
 """The static HTML report (orchestration/report.py) built from a hand-made published file.
 
-The published file is generated here (all 17 indicators, 45 regions, 27 months, 4 years,
-4 school years), with the confidentiality rule applied as the pipeline applies it, so that
+The published file is generated here (the indicators of SPEC, first and second edition, 45
+regions, 27 months, 4 years, 4 school years), with the confidentiality rule applied as the pipeline applies it, so that
 suppressed (1 or 2) and undefined (denominator 0) values occur naturally. The headless-browser
 test drives Debian's chromium over the DevTools protocol (--remote-debugging-pipe, stdlib only)
 and is skipped when /usr/bin/chromium is missing.
@@ -28,55 +28,24 @@ import duckdb
 import pandas as pd
 import pytest
 
+from orchestration import report
 from orchestration.evaluation import add_evaluation
 from orchestration.report import build_report, fmt_de, write_report
 from orchestration.settings import REFERENCE_DIR, REPO_ROOT, TARGETS_FILE
+from sources import catalogue
 
 CHROMIUM = Path("/usr/bin/chromium")
 D = "08116"
 
 # --------------------------------------------------------------------------- hand-made published file
 
-CATALOGUE = [
-    # id, name_de, handlungsfeld, unit, periodicity, definition, source, caveats
-    ("ARB-01", "SGB-II-Quote", "Arbeit", "prozent", "monat",
-     "Anteil der Bevölkerung unter 65 Jahren, die Leistungen nach dem SGB II erhält.", "Jobcenter, Bevölkerung",
-     "Kein Wert für Monate ohne Bevölkerungsstand des Vorjahres."),
-    ("ARB-02", "Erwerbsfähige Leistungsberechtigte", "Arbeit", "anzahl", "monat",
-     "Anzahl erwerbsfähiger Leistungsberechtigter am Monatsende.", "Jobcenter", "Bestand am Monatsende."),
-    ("ARB-03", "Integrationsquote", "Arbeit", "prozent", "monat",
-     "Integrationen in Beschäftigung in 12 Monaten je durchschnittlichem Bestand.", "Jobcenter",
-     "Nur mit allen 12 Monatsdateien."),
-    ("ARB-04", "Anteil erwerbstätiger Leistungsberechtigter", "Arbeit", "prozent", "monat",
-     "Anteil erwerbstätiger unter den erwerbsfähigen Leistungsberechtigten.", "Jobcenter", None),
-    ("SPR-01", "Integrationskurs mit B1 abgeschlossen", "Sprache", "prozent", "monat",
-     "Anteil mit B1 an allen abgeschlossenen Integrationskursen.", "Jobcenter", "Nur Fluchtkontext."),
-    ("SPR-02", "Beteiligung an Integrationskursen", "Sprache", "prozent", "monat",
-     "Anteil mit laufendem oder abgeschlossenem Integrationskurs.", "Jobcenter", None),
-    ("REC-01", "Ausländische Bevölkerung nach Statusgruppe", "Rechtsstatus", "anzahl", "monat",
-     "Ausländische Einwohner nach aufenthaltsrechtlicher Statusgruppe.", "Ausländerbehörde",
-     "Stichtag Monatsende."),
-    ("REC-02", "Anteil Drittstaatsangehöriger mit unbefristetem Aufenthaltsrecht", "Rechtsstatus", "prozent",
-     "monat", "Anteil mit unbefristetem Aufenthaltsrecht an allen Nicht-EU-Ausländern.", "Ausländerbehörde", None),
-    ("REC-03", "Einbürgerungen", "Rechtsstatus", "anzahl", "jahr", "Einbürgerungen im Kalenderjahr.",
-     "Ausländerbehörde", "Nur mit allen 12 Monatsdateien."),
-    ("REC-04", "Einbürgerungsquote", "Rechtsstatus", "prozent", "jahr",
-     "Einbürgerungen je Ausländer mit mindestens fünf Jahren Aufenthalt.", "Ausländerbehörde", None),
-    ("BIL-01", "Gymnasialquote Sekundarstufe I", "Bildung", "prozent", "schuljahr",
-     "Anteil der Schüler der Klassen 5 bis 10 an Gymnasien.", "Schulstatistik", "Gebiet = Schulort."),
-    ("BIL-02", "Schüler in Vorbereitungsklassen", "Bildung", "anzahl", "schuljahr",
-     "Schüler in VKL und VABO.", "Schulstatistik", "Gebiet = Schulort."),
-    ("BIL-03", "Abgänger ohne Hauptschulabschluss", "Bildung", "prozent", "schuljahr",
-     "Anteil der Abgänger ohne Hauptschulabschluss.", "Schulabgänger", "Gebiet = Schulort."),
-    ("WOH-01", "Auslastung der Unterbringung", "Wohnen", "prozent", "monat",
-     "Belegte Plätze je verfügbare Plätze.", "Unterbringung", "Kann über 100 liegen."),
-    ("WOH-02", "Anteil Schutzberechtigter in vorläufiger Unterbringung", "Wohnen", "prozent", "monat",
-     "Schutzberechtigte je Belegung in der VU.", "Unterbringung", None),
-    ("WOH-03", "Auszüge in privaten Wohnraum", "Wohnen", "anzahl", "monat", "Auszüge im Monat.", "Unterbringung",
-     None),
-    ("DEM-01", "Ausländeranteil", "Demografie", "prozent", "jahr", "Anteil der Ausländer an allen Einwohnern.",
-     "Bevölkerung", "Stichtag 31.12."),
-]
+# The published catalogue as the pipeline writes it (dbt seed generated from sources/indicators.yml):
+# id, name_de, handlungsfeld (display name), unit, periodicity, definition, source, caveats. The
+# fixture publishes the indicators of SPEC; PFL-02 is in the catalogue table without values (a
+# page "noch keine Werte"); the field "zugang" has no published indicator (no page, "noch ohne").
+CAT = catalogue.load()
+FIELD_NAMES = {f.slug: f.name for f in CAT.fields}
+WITHOUT_VALUES = {"PFL-02"}
 
 # per group: (denominator per inhabitant, rate) for rates, (count per inhabitant,) for counts
 SPEC: dict[str, dict[str, tuple]] = {
@@ -101,8 +70,20 @@ SPEC: dict[str, dict[str, tuple]] = {
     "WOH-02": {"VU": (0.0028, 0.35)},
     "WOH-03": {"insgesamt": (0.0004,), "VU": (0.0002,), "AU": (0.0002,)},
     "DEM-01": {"insgesamt": (1.0, 0.19)},
+    # second edition: a percentage per school year, rates per 1,000 and per 100, a count of municipalities
+    "GES-02": {"insgesamt": (0.009, 0.93), "deutsch": (0.006, 0.95), "auslaendisch": (0.003, 0.89),
+               "familiensprache_deutsch": (0.005, 0.95), "familiensprache_andere": (0.004, 0.9)},
+    "PFL-01": {"insgesamt": (0.21, 0.0045), "deutsch": (0.18, 0.0042), "auslaendisch": (0.03, 0.0065)},
+    "ENG-01": {"insgesamt": (0.6,)},  # share of municipalities with an integration body
+    "ENG-02": {"insgesamt": (0.0025, 0.16)},  # AU occupants per inhabitant, volunteers per occupant
 }
-TREND = {"ARB-01": -0.04, "SPR-02": 0.05, "BIL-03": -0.03, "WOH-01": 0.03, "REC-02": 0.02}  # per year, relative
+CATALOGUE = [(i.id, i.name_de, FIELD_NAMES[i.field], i.unit, i.periodicity, i.definition, ", ".join(i.sources),
+              i.caveats or None) for i in CAT.indicators if i.id in SPEC or i.id in WITHOUT_VALUES]
+PUBLISHED = [c for c in CATALOGUE if c[0] in SPEC]
+RATE_FACTOR = {"prozent": 100.0, "je_1000": 1000.0, "je_100": 100.0}
+NO_ANSWER = {"08116004", "08116019", "08116077"}  # ENG-02: municipalities that did not answer
+TREND = {"ARB-01": -0.04, "SPR-02": 0.05, "BIL-03": -0.03, "WOH-01": 0.03, "REC-02": 0.02, "GES-02": 0.01,
+         "ENG-01": 0.08}  # per year, relative
 
 MONTHLY = [f"{y}-{m:02d}" for y in (2023, 2024, 2025) for m in range(1, 13)][:27]  # 2023-01 .. 2025-03
 YEARLY = ["2021", "2022", "2023", "2024"]
@@ -138,7 +119,13 @@ def build_published(path: Path, with_evaluation: bool = True, seed: int = 11) ->
                 for ags, name, pop in gem:
                     no_site = ind.startswith("WOH") and g == "VU" and ags not in vu_sites
                     scale = 0 if no_site else pop * factor[ags] * rnd.uniform(0.95, 1.05)
-                    if units[ind] == "anzahl":
+                    if ind == "ENG-02" and ags in NO_ANSWER and ti == len(periods) - 1:
+                        # no answer: no figures, not suppressed, not in the district's sums
+                        rows.append((ind, p, _period_end(p), ags, name, g, None, None, None, units[ind], False))
+                        continue
+                    if units[ind] == "anzahl_gemeinden":
+                        num, den = float(factor[ags] - 0.6 < 0.8 * spec[0] * trend), None
+                    elif units[ind] == "anzahl":
                         num, den = float(round(scale * spec[0] * trend * rnd.uniform(0.97, 1.03))), None
                     else:
                         den = float(round(scale * spec[0]))
@@ -150,7 +137,7 @@ def build_published(path: Path, with_evaluation: bool = True, seed: int = 11) ->
                     tot_den += den or 0.0
                     rows.append(_row(ind, p, ags, name, g, num, den, units[ind]))
                 rows.append(_row(ind, p, D, "Landkreis Esslingen", g, tot_num,
-                                 tot_den if units[ind] == "prozent" else None, units[ind]))
+                                 tot_den if units[ind] in RATE_FACTOR else None, units[ind]))
     if path.exists():
         path.unlink()
     con = duckdb.connect(str(path))
@@ -177,11 +164,11 @@ def build_published(path: Path, with_evaluation: bool = True, seed: int = 11) ->
 
 def _row(ind, p, ags, name, g, num, den, unit):
     ab = den * 12 if ind == "ARB-03" and den is not None else den  # rule applies to the 12-month sum
-    if unit == "anzahl":
-        sup = num in (1.0, 2.0)
+    if unit in ("anzahl", "anzahl_gemeinden"):
+        sup = unit == "anzahl" and num in (1.0, 2.0)  # municipalities are never suppressed
         return (ind, p, _period_end(p), ags, name, g, None if sup else num, None, None if sup else num, unit, sup)
     sup = num in (1.0, 2.0) or ab in (1.0, 2.0)
-    val = None if sup or den == 0 else 100.0 * num / den
+    val = None if sup or den == 0 else RATE_FACTOR[unit] * num / den
     return (ind, p, _period_end(p), ags, name, g, None if sup else num, None if sup else den, val, unit, sup)
 
 
@@ -266,7 +253,7 @@ def test_fixture_has_suppressed_undefined_and_real_zeros(built):
         FROM indicator_values""")[0]
     assert n_sup > 50 and n_undef > 50 and n_zero > 0
     assert q(built.db, "SELECT count(DISTINCT indicator_id), count(DISTINCT region_code) FROM indicator_values")[0] \
-        == (17, 45)
+        == (len(SPEC), 45)
     # the rule: suppressed rows carry no figure at all
     assert q(built.db, "SELECT count(*) FROM indicator_values WHERE is_suppressed AND "
                        "(value IS NOT NULL OR numerator IS NOT NULL OR denominator IS NOT NULL)")[0][0] == 0
@@ -275,14 +262,25 @@ def test_fixture_has_suppressed_undefined_and_real_zeros(built):
 def test_all_pages_and_downloads_exist(built):
     out = built.out
     assert built.index == out / "index.html" and built.index.is_file()
-    for slug in ("sprache", "bildung", "arbeit", "wohnen", "rechtsstatus", "demografie"):
-        assert (out / f"{slug}.html").is_file(), slug
-        assert (out / "downloads" / f"handlungsfeld_{slug}.csv").is_file()
-        assert (out / "downloads" / f"handlungsfeld_{slug}.xlsx").is_file()
+    with_values = {i.field for i in CAT.indicators if i.id in SPEC}
+    for f in CAT.fields:  # a page per field with published values, in the catalogue's order in the nav
+        assert (out / f"{f.slug}.html").is_file() == (f.slug in with_values), f.slug
+        assert (out / "downloads" / f"handlungsfeld_{f.slug}.csv").is_file() == (f.slug in with_values)
+        assert (out / "downloads" / f"handlungsfeld_{f.slug}.xlsx").is_file() == (f.slug in with_values)
+    nav = re.findall(r'<li><a href="([a-z]+)\.html"', (out / "arbeit.html").read_text(encoding="utf-8"))
+    assert nav == ["index"] + [f.slug for f in CAT.fields if f.slug in with_values]
+    assert "zugang" not in with_values  # the fixture leaves one field without data
+    pending = re.search(r'<p class="hint pending">(.*?)</p>', built.index.read_text(encoding="utf-8")).group(1)
+    assert FIELD_NAMES["zugang"] in pending and FIELD_NAMES["arbeit"] not in pending
     for c in CATALOGUE:
         assert (out / f"indikator-{c[0].lower()}.html").is_file(), c[0]
         for f in (f"{c[0]}.xlsx", f"{c[0]}_aktuell.csv", f"{c[0]}_zeitreihe.csv"):
-            assert (out / "downloads" / f).stat().st_size > 100, f
+            if c[0] in SPEC:
+                assert (out / "downloads" / f).stat().st_size > 100, f
+            else:
+                assert not (out / "downloads" / f).exists(), f
+    for ind in WITHOUT_VALUES:
+        assert "noch keine Werte veröffentlicht" in (out / f"indikator-{ind.lower()}.html").read_text(encoding="utf-8")
     assert (out / "downloads" / "zielerreichung.csv").is_file()
     assert not list(out.glob(".bericht-*")), "staging folder left behind"
     # reasonably sized: data only on the indicator pages
@@ -299,22 +297,27 @@ def test_pages_are_offline_and_german(built):
         # nothing loaded from the network: no external src/href, no fetch of local files
         assert not re.search(r'(?:src|href)\s*=\s*["\']?(?:https?:)?//', text, re.I), page.name
         assert "fetch(" not in text and "XMLHttpRequest" not in text and "@import" not in text
+        if page.stem in {f"indikator-{i.lower()}" for i in WITHOUT_VALUES}:
+            continue  # shows no number, needs no footnote
         assert "· = aus Datenschutzgründen nicht ausgewiesen" in text, page.name
         assert "– = nicht definiert (Nenner 0)" in text, page.name
 
 
 def test_embedded_series_match_the_warehouse(built):
-    """Every value of every indicator is in its page's JSON at full precision; suppressed as "s"."""
-    for c in CATALOGUE:
+    """Every value of every indicator is in its page's JSON at full precision; suppressed as "s",
+    a municipality without answer as "n"."""
+    for c in PUBLISHED:
         data = embedded_json(built.out / f"indikator-{c[0].lower()}.html")
         pidx = {p: i for i, p in enumerate(data["periods"])}
-        rows = q(built.db, "SELECT period, region_code, group_code, value, is_suppressed FROM indicator_values "
-                           "WHERE indicator_id = ?", [c[0]])
+        rows = q(built.db, "SELECT period, region_code, group_code, value, is_suppressed, numerator "
+                           "FROM indicator_values WHERE indicator_id = ?", [c[0]])
         assert rows
-        for period, region, group, value, sup in rows:
+        for period, region, group, value, sup, num in rows:
             got = data["series"][group][region][pidx[period]]
             if sup:
                 assert got == "s", (c[0], period, region, group)
+            elif num is None:
+                assert got == "n", (c[0], period, region, group)
             elif value is None:
                 assert got is None, (c[0], period, region, group)
             else:
@@ -448,6 +451,109 @@ def test_rebuild_removes_stale_pages_and_keeps_foreign_files(built, tmp_path):
     assert index == out / "index.html"
     assert not (out / "indikator-xyz-99.html").exists() and not (out / "downloads" / "XYZ-99.xlsx").exists()
     assert (out / "checks-run1.json").exists()
+
+
+def _kpi(page: Path, group: str = "insgesamt") -> str:
+    m = re.search(rf'<div class="big" id="kpi-{group}">(.*?)</div>', page.read_text(encoding="utf-8"))
+    return m.group(1)
+
+
+def _latest_value(db: Path, ind: str, region: str = D, group: str = "insgesamt"):
+    return q(db, """SELECT value FROM indicator_values WHERE indicator_id = ? AND region_code = ? AND group_code = ?
+                    ORDER BY period_end DESC LIMIT 1""", [ind, region, group])[0][0]
+
+
+def test_units_of_the_second_edition_are_shown_as_such(built):
+    """je_1000, je_100 and anzahl_gemeinden: their own unit in heads, key figures and downloads, never %."""
+    out = built.out
+    expect = {  # indicator -> (head of the latest table, key-figure suffix)
+        "PFL-01": (["Gebiet", "Wert (je 1.000)", "Zähler", "Nenner", "ggü. Vorjahr (je 1.000)",
+                    "Abweichung vom Kreiswert (je 1.000)", "Lage"], " je 1.000"),
+        "ENG-02": (["Gebiet", "Wert (je 100)", "Zähler", "Nenner", "ggü. Vorjahr (je 100)",
+                    "Abweichung vom Kreiswert (je 100)", "Lage"], " je 100"),
+        "ENG-01": (["Gebiet", "Wert (Gemeinden)", "ggü. Vorjahr"], " Gemeinden"),
+        "GES-02": (["Gebiet", "Wert (%)", "Zähler", "Nenner", "ggü. Vorjahr (Pp.)", "Abweichung vom Kreiswert (Pp.)",
+                    "Lage"], " %"),
+    }
+    for ind, (head, suffix) in expect.items():
+        page = out / f"indikator-{ind.lower()}.html"
+        unit = next(c[3] for c in CATALOGUE if c[0] == ind)
+        t = latest_table(page, "insgesamt")
+        assert t["head"][:len(head)] == head, ind
+        dec = 0 if unit in ("anzahl", "anzahl_gemeinden") else 1
+        assert _kpi(page) == fmt_de(_latest_value(built.db, ind), dec) + suffix, ind
+        assert t["rows"][0][1][1] == fmt_de(_latest_value(built.db, ind), dec), ind
+        if unit != "prozent":
+            assert not any("%" in c for _, cells in t["rows"] for c in cells), ind
+            assert "Pp." not in "".join(t["head"]), ind
+        assert f"Einheit: {report.UNITS[unit].label}" in page.read_text(encoding="utf-8")
+        data = embedded_json(page)
+        assert data["suffix"] == report.UNITS[unit].suffix and data["rate"] == (unit not in ("anzahl_gemeinden",))
+    # ENG-01 counts municipalities: the district is their number, nothing is ever suppressed
+    assert q(built.db, "SELECT count(*) FROM indicator_values WHERE indicator_id='ENG-01' AND is_suppressed")[0][0] == 0
+    assert _latest_value(built.db, "ENG-01") == q(built.db, """SELECT sum(value) FROM indicator_values
+        WHERE indicator_id='ENG-01' AND region_code <> ? AND period = '2024'""", [D])[0][0]
+    # the field page's matrix and its download name the units
+    t = [t for t in tables_of(out / "engagement.html") if "matrix" in t["attrs"].get("class", "")][0]
+    assert [h for h in t["head"] if h.startswith(("Wert", "ggü."))] == [
+        "Wert (Gemeinden)", "ggü. Vorjahr", "Wert (je 100)", "ggü. Vorjahr (je 100)"]
+    with open(out / "downloads" / "handlungsfeld_pflege.csv", encoding="utf-8-sig") as f:
+        units = {line[2]: line[6] for line in csv.reader(f, delimiter=";")}
+    assert units["PFL-01"] == "je 1.000"
+    # the overview's targets of new indicators in their units (example targets of zielwerte.yml)
+    targets = {(a["data-indicator"]): c for a, c in
+               [t for t in tables_of(built.index) if "targets" in t["attrs"].get("class", "")][0]["rows"]}
+    assert targets["GES-02"][3].startswith("≥ 95,0 % bis 2027") and "Beispiel" in targets["GES-02"][3]
+    assert targets["ENG-01"][3].startswith("≥ 30 bis 2028")
+    assert targets["ENG-01"][2] == fmt_de(_latest_value(built.db, "ENG-01"), 0)
+    assert targets["ENG-01"][6] in ("auf Kurs", "beobachten", "nicht auf Kurs")
+
+
+def test_non_answering_municipalities_show_keine_angabe_not_suppressed(built):
+    page = built.out / "indikator-eng-02.html"
+    latest = q(built.db, "SELECT max(period) FROM indicator_values WHERE indicator_id='ENG-02'")[0][0]
+    silent = {r for r, in q(built.db, """SELECT region_code FROM indicator_values WHERE indicator_id='ENG-02'
+        AND period=? AND numerator IS NULL AND NOT is_suppressed""", [latest])}
+    assert silent == NO_ANSWER
+    cells = {a["data-region"]: c for a, c in latest_table(page, "insgesamt")["rows"]}
+    for region, c in cells.items():
+        if region in silent:
+            assert c[1] == "– keine Angabe" and c[2] == "–" and c[3] == "–", region
+        else:
+            assert "keine Angabe" not in c[1], region
+    text = page.read_text(encoding="utf-8")
+    assert report.NOTE_NO_ANSWER in text and report.NOTE_NO_ANSWER in (built.out / "engagement.html").read_text(
+        encoding="utf-8")
+    assert report.NOTE_NO_ANSWER not in (built.out / "indikator-pfl-01.html").read_text(encoding="utf-8")
+    # nothing is derived from a missing answer; the downloads say "keine Angabe", not "·" or 0
+    assert q(built.db, """SELECT count(*) FROM indicator_evaluation WHERE indicator_id='ENG-02' AND period=?
+        AND region_code IN (SELECT unnest(?)) AND value IS NULL AND change_year_before IS NULL
+        AND diff_to_district IS NULL AND NOT is_suppressed""", [latest, sorted(silent)])[0][0] == len(silent)
+    with open(built.out / "downloads" / "ENG-02_aktuell.csv", encoding="utf-8-sig") as f:
+        lines = list(csv.reader(f, delimiter=";"))
+    assert lines[0][4] == "Wert (je 100)"
+    assert {line[0] for line in lines[1:] if line[4] == "keine Angabe"} == silent
+
+
+def test_docs_are_linked_only_where_they_exist(built, tmp_path):
+    out = tmp_path / "reports"
+    shutil.copytree(built.out, out)
+
+    def links(page: str) -> list[str]:
+        m = re.search(r'<p class="docs">(.*?)</p>', (out / page).read_text(encoding="utf-8"), re.S)
+        return re.findall(r'href="([^"]+)"', m.group(1)) if m else []
+
+    assert links("index.html") == []
+    (out / "data-docs").mkdir()
+    (out / "data-docs" / "index.html").write_text("<html></html>")
+    write_report(built.db, out)
+    for page in ("index.html", "arbeit.html", "indikator-arb-01.html"):
+        assert links(page) == ["data-docs/index.html"], page
+    (out / "dbt-docs").mkdir()
+    (out / "dbt-docs" / "index.html").write_text("<html></html>")
+    write_report(built.db, out)
+    assert links("indikator-eng-02.html") == ["data-docs/index.html", "dbt-docs/index.html"]
+    assert all((out / href).is_file() for href in links("index.html"))  # relative to the page
 
 
 def test_german_number_format():
@@ -633,11 +739,12 @@ BARS_JS = ("Object.fromEntries(Array.from(document.querySelectorAll('#chart-bar 
 PATHS_JS = "document.querySelectorAll('#chart-line path[data-series]').length"
 
 
-def expected_bars(db: Path, ind: str, group: str) -> dict[str, str]:
+def expected_bars(db: Path, ind: str, group: str, suffix: str = " %", dec: int = 1,
+                  district: bool = True) -> dict[str, str]:
     latest = q(db, "SELECT max(period) FROM indicator_values WHERE indicator_id=?", [ind])[0][0]
-    return {r: ("·" if sup else (fmt_de(v, 1) + " %" if v is not None else "–")) for r, v, sup in q(
+    return {r: ("·" if sup else (fmt_de(v, dec) + suffix if v is not None else "–")) for r, v, sup in q(
         db, "SELECT region_code, value, is_suppressed FROM indicator_values WHERE indicator_id=? "
-            "AND period=? AND group_code=?", [ind, latest, group])}
+            "AND period=? AND group_code=?", [ind, latest, group]) if district or r != D}
 
 
 def test_indicator_page_chart_and_target_line(built, browser, tmp_path):
@@ -694,6 +801,34 @@ def test_count_and_school_year_pages_render(built, browser):
         assert n_bars == (44 if ind != "dem-01" else 45), ind  # counts: no district bar
 
 
+def test_second_edition_units_in_the_browser(built, browser):
+    """Bars, tooltips and axis in the unit of the indicator; a missing answer is "–  keine Angabe"."""
+    AXIS_JS = "Array.from(document.querySelectorAll('#chart-line svg > text')).map(t => t.textContent)"
+    NOTES_JS = ("Object.fromEntries(Array.from(document.querySelectorAll('#chart-bar text.bar-note'))"
+                ".map(t => [t.previousSibling.getAttribute('data-region'), t.textContent]))")
+    s = browser.open((built.out / "indikator-pfl-01.html").as_uri())
+    assert browser.problems() == []
+    assert browser.eval(s, BARS_JS) == expected_bars(built.db, "PFL-01", "insgesamt", " je 1.000")
+    assert "je 1.000" in browser.eval(s, AXIS_JS) and "in %" not in browser.eval(s, AXIS_JS)
+    assert browser.eval(s, "document.querySelector('#chart-bar').textContent").count("Kreiswert") == 1
+
+    s = browser.open((built.out / "indikator-eng-02.html").as_uri())
+    assert browser.problems() == []
+    exp = expected_bars(built.db, "ENG-02", "insgesamt", " je 100")
+    assert browser.eval(s, BARS_JS) == exp
+    notes = browser.eval(s, NOTES_JS)
+    assert {r for r, t in notes.items() if t == "keine Angabe"} == NO_ANSWER
+    assert all(exp[r] == "–" for r in NO_ANSWER)
+
+    s = browser.open((built.out / "indikator-eng-01.html").as_uri())
+    assert browser.problems() == []
+    # counts of municipalities: no district bar, no unit after the 0/1 of a municipality
+    assert browser.eval(s, BARS_JS) == expected_bars(built.db, "ENG-01", "insgesamt", "", 0, district=False)
+    assert "Gemeinden" in browser.eval(s, AXIS_JS)
+    browser.open((built.out / "engagement.html").as_uri())
+    assert browser.problems() == []
+
+
 def test_browser_probe_catches_errors_and_network_requests(browser, tmp_path):
     """The probe above would notice a broken page: console error, exception, request off the disk."""
     bad = tmp_path / "bad.html"
@@ -712,3 +847,35 @@ def save_screenshot(shot: Path, dest: Path) -> None:
     if os.environ.get("IMON_UPDATE_SCREENSHOTS") == "1":
         dest.parent.mkdir(exist_ok=True)
         shutil.copy(shot, dest)
+
+
+# --------------------------------------------------------------------------- the real pipeline
+
+def test_report_of_a_real_refresh_follows_the_catalogue(refreshed):
+    """The report that `imon refresh` wrote (tests/conftest.py): a page per field with published
+    values, in the catalogue's order; the others named as without data; every published indicator
+    with its page in its unit; the dbt docs (built before the report) linked, the data docs where
+    they exist."""
+    data = refreshed / "data"
+    out, db = data / "reports", data / "published" / "monitoring.duckdb"
+    index = (out / "index.html").read_text(encoding="utf-8")
+    published = dict(q(db, "SELECT DISTINCT v.indicator_id, v.unit FROM indicator_values v"))
+    assert published
+    with_values = [f for f in CAT.fields if any(i.field == f.slug and i.id in published for i in CAT.indicators)]
+    nav = re.findall(r'<li><a href="([a-z]+)\.html"', index)
+    assert nav == ["index"] + [f.slug for f in with_values]
+    without = [f for f in CAT.fields if f not in with_values]
+    pending = re.search(r'<p class="hint pending">(.*?)</p>', index)
+    if without:
+        assert all(f.name in pending.group(1) for f in without)
+        assert not any((out / f"{f.slug}.html").exists() for f in without)
+    else:
+        assert pending is None
+    for ind, unit in published.items():
+        page = (out / f"indikator-{ind.lower()}.html").read_text(encoding="utf-8")
+        assert f"Einheit: {report.UNITS[unit].label}" in page, ind
+        assert embedded_json(out / f"indikator-{ind.lower()}.html")["suffix"] == report.UNITS[unit].suffix
+    assert f'<span class="pill">{len(published)} Indikatoren</span>' in index
+    docs = re.findall(r'href="([a-z-]+/index\.html)"', re.search(r'<p class="docs">(.*?)</p>', index, re.S).group(1))
+    assert "dbt-docs/index.html" in docs and (out / "dbt-docs" / "index.html").is_file()
+    assert ("data-docs/index.html" in docs) == (out / "data-docs" / "index.html").is_file()

@@ -235,8 +235,9 @@ def report(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> dg.Materia
     from orchestration.report import build_report
 
     settings = get_settings()
-    index = build_report(settings)
+    # the docs first: the report links them where they exist, so also after the very first run
     docs = build_dbt_docs(dbt, settings.reports_dir / "dbt-docs")
+    index = build_report(settings)
     context.log.info(f"report: {index}; dbt docs: {docs}")
     return dg.MaterializeResult(metadata={"report": str(index), "dbt_docs": str(docs)})
 

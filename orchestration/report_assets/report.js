@@ -1,7 +1,8 @@
 /* Integrationsmonitor – Bericht: small vanilla-JS SVG charts and table sorting.
  * Own code, no third-party library (no licence questions, works from file:// without network).
  * Data comes from <script type="application/json" id="imon-data"> on the indicator pages.
- * Values in the data: number, null (nicht definiert, "–") or "s" (gesperrt, "·").
+ * Values in the data: number, null (nicht definiert, "–"), "s" (gesperrt, "·") or "n" (keine Angabe
+ * der Gemeinde, "–"). Unit display (suffix, axis label, rate or count) comes with the data.
  */
 (function () {
   'use strict';
@@ -13,6 +14,7 @@
   // German number format: 1.234,5 ; symbols for suppressed / undefined values.
   function fmt(v, dec) {
     if (v === 's') return '·';
+    if (v === 'n') return '–';
     if (v === null || v === undefined || typeof v !== 'number' || isNaN(v)) return '–';
     var s = Math.abs(v).toFixed(dec);
     var parts = s.split('.');
@@ -52,7 +54,7 @@
     return { ticks: out, dec: dec };
   }
 
-  /* Line chart: opts = {labels, long, kind, periods, series:[{name,color,width,values}], dec, suffix, target} */
+  /* Line chart: opts = {labels, long, kind, periods, series:[{name,color,width,values}], dec, suffix, axis, target} */
   function lineChart(box, opts) {
     box.innerHTML = '';
     var W = Math.max(box.clientWidth || 0, 360), H = 340;
@@ -84,7 +86,7 @@
       txt(svg, m.l - 8, y(t) + 4, fmt(t, tk.dec), { 'text-anchor': 'end' });
     });
     el('line', { x1: m.l, x2: W - m.r, y1: m.t + ih, y2: m.t + ih, stroke: '#9aa7b3' }, svg);
-    txt(svg, m.l - 8, m.t - 12, opts.suffix ? 'in %' : 'Anzahl', { 'text-anchor': 'end', fill: '#7b8794' });
+    txt(svg, m.l - 8, m.t - 12, opts.axis, { 'text-anchor': 'end', fill: '#7b8794' });
     // x labels: Januaries as years for long monthly series, otherwise thinned short labels
     var maxLabels = Math.max(2, Math.floor(iw / 64)), idx = [];
     if (opts.kind === 'monat' && n > 15) {
@@ -159,7 +161,7 @@
   function barChart(box, opts) {
     box.innerHTML = '';
     var items = opts.items.slice();
-    var rank = function (v) { return isNum(v) ? 0 : (v === 's' ? 1 : 2); };
+    var rank = function (v) { return isNum(v) ? 0 : (v === 's' ? 1 : (v === 'n' ? 3 : 2)); };
     items.sort(function (a, b) {
       var ra = rank(a.v), rb = rank(b.v);
       if (ra !== rb) return ra - rb;
@@ -194,7 +196,8 @@
       } else {
         txt(svg, labelW + 6, yy + 15, label, { 'class': 'bar-value sym', 'data-region': it.code,
                                                'font-weight': 700, 'font-size': 15 });
-        txt(svg, labelW + 22, yy + 15, it.v === 's' ? 'aus Datenschutzgründen nicht ausgewiesen' : 'nicht definiert',
+        txt(svg, labelW + 22, yy + 15, it.v === 's' ? 'aus Datenschutzgründen nicht ausgewiesen'
+            : (it.v === 'n' ? 'keine Angabe' : 'nicht definiert'),
             { 'class': 'bar-note', fill: '#7b8794' });
       }
     });
@@ -244,7 +247,7 @@
     var legend = document.getElementById('chart-legend');
     var names = {};
     D.regions.forEach(function (r) { names[r[0]] = r[1]; });
-    var suffix = D.unit === 'prozent' ? ' %' : '';
+    var suffix = D.suffix;
 
     function colorOf(code) {
       if (code === D.district) return DISTRICT_COLOR;
@@ -266,8 +269,8 @@
         return { name: names[c], color: colorOf(c), width: c === D.district ? 3 : 2, values: ser[c] };
       });
       lineChart(lineBox, { labels: D.pshort, long: D.plabels, periods: D.periods, kind: D.kind, series: series,
-                           dec: D.dec, suffix: suffix, target: targetFor(state.group), title: D.name,
-                           zeroBase: D.unit === 'anzahl' });
+                           dec: D.dec, suffix: suffix, axis: D.axis, target: targetFor(state.group),
+                           title: D.name, zeroBase: !D.rate });
       legend.innerHTML = '';
       series.forEach(function (s) {
         var span = document.createElement('span');
@@ -276,14 +279,15 @@
         legend.appendChild(span);
       });
       var last = D.periods.length - 1;
-      var items = D.regions.filter(function (r) { return ser[r[0]] && (D.unit === 'prozent' || r[0] !== D.district); })
+      // counts: the district is the sum of the bars, not one of them; rates: a bar and the reference line
+      var items = D.regions.filter(function (r) { return ser[r[0]] && (D.rate || r[0] !== D.district); })
         .map(function (r) { return { code: r[0], name: r[1], v: ser[r[0]][last], district: r[0] === D.district, color: colorOf(r[0]) }; });
       var ref = ser[D.district] ? ser[D.district][last] : null;
       barChart(barBox, { items: items, dec: D.dec, suffix: suffix,
-                         ref: D.unit === 'prozent' ? ref : null,
+                         ref: D.rate ? ref : null,
                          refLabel: 'Kreiswert ' + fmt(ref, D.dec) + suffix });
       var note = document.getElementById('bar-note');
-      if (note) note.textContent = D.unit === 'anzahl'
+      if (note) note.textContent = !D.rate
         ? 'Landkreis insgesamt: ' + fmt(ref, D.dec) + '. Balken: Gemeinden, absteigend sortiert.'
         : 'Balken absteigend sortiert; gestrichelte Linie = Wert des Landkreises.';
       Array.prototype.forEach.call(document.querySelectorAll('.grp-section'), function (s) {
