@@ -175,6 +175,7 @@ def dbt_files(cat: Catalogue | None = None) -> dict[Path, str]:
 
     tables = wide_tables(cat)
     contracts = load_contracts()
+    _check_publication_rules(cat, set(contracts))
     macro_data = {
         "indicators": [
             {"id": i.id, "field": i.field, "unit": i.unit, "periodicity": i.periodicity,
@@ -248,6 +249,27 @@ def dbt_files(cat: Catalogue | None = None) -> dict[Path, str]:
         yml.append("")
     files[marts / "_marts__wide.yml"] = "\n".join(yml)
     return files
+
+
+NEEDS_AT = ("year", "year-1", "december", "december-1")
+
+
+def _check_publication_rules(cat: Catalogue, file_types: set[str]) -> None:
+    """published_when must name contract file types and known rules: int_indicator_periods is
+    generated from it, and a typo there would only surface as a dbt compile error."""
+    problems = []
+    for ind in cat.indicators:
+        rule = ind.published_when
+        files = [rule.get("driver")] + [n.get("file") for n in rule.get("needs", [])]
+        problems += [f"{ind.id}: file type {f!r} is not in sources/contracts.yml" for f in files if f not in file_types]
+        problems += [f"{ind.id}: needs at {n.get('at')!r} is not one of {', '.join(NEEDS_AT)}"
+                     for n in rule.get("needs", []) if n.get("at") not in NEEDS_AT]
+        if rule.get("per", "") not in ("", "year"):
+            problems.append(f"{ind.id}: per {rule['per']!r} is not 'year'")
+        unknown = set(rule) - {"driver", "per", "window_months", "needs"}
+        problems += [f"{ind.id}: unknown key {k!r} in published_when" for k in sorted(unknown)]
+    if problems:
+        raise ValueError(f"{CATALOGUE_FILE.name}: " + "; ".join(problems))
 
 
 def _stale_generated(files: dict[Path, str]) -> list[Path]:

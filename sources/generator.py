@@ -807,6 +807,17 @@ class _Jobcenter:
         if n_new:
             self._add(self._households(n_new, t), t)
 
+    def foreign_counts(self, year: int) -> np.ndarray:
+        """Foreigners on SGB II now (run at December of `year`): array (ags, sex m/w, age group)."""
+        p, bg = self.p, self.bg
+        a = np.flatnonzero(p["active"] & (p["nat"] != self.i000))
+        sex = p["sex"][a].astype(np.int64)
+        sex = np.where(sex == 2, a % 2, sex)  # 'd' counted as m or w, as the statistical office does
+        ag = np.digitize(year - p["by"][a].astype(np.int64), [6, 15, 18, 25, 65])
+        out = np.zeros((len(self.ref.ags), 2, 6), dtype=np.int64)
+        np.add.at(out, (bg["ags"][p["bg"][a]].astype(np.int64), sex, ag), 1)
+        return out
+
     def snapshot(self, t: int) -> pd.DataFrame:
         p, bg, ref = self.p, self.bg, self.ref
         a = np.flatnonzero(p["active"])
@@ -1080,6 +1091,22 @@ _GERMAN_SHARES = np.array([
 ])
 
 
+def _at_least_sgb2(register: np.ndarray, sgb2: np.ndarray) -> np.ndarray:
+    """Foreign residents for the population file: the register, but in each municipality at
+    least twice the foreigners under 65 on SGB II (`sgb2`: the most in any month of this year
+    and the next, whose ARB-01 uses this file).
+
+    The two simulations are independent; in a village at small scales a few Jobcenter
+    households could otherwise outnumber the register's foreigners, an SGB II rate above
+    100 %. The statistical office's count differs from the foreigners office's register in
+    reality too."""
+    out = np.maximum(register, sgb2)
+    short = np.maximum(0, 2 * sgb2[:, :, :5].sum(axis=(1, 2)) - out[:, :, :5].sum(axis=(1, 2)))
+    out[:, 0, 4] += short // 2  # into the 25-64 group, both sexes
+    out[:, 1, 4] += short - short // 2
+    return out
+
+
 def _population(seed: int, ref: _Ref, scale: float, year: int, foreign: np.ndarray) -> pd.DataFrame:
     """Dense table 44 x 2 x 6 x 2. Foreigners from the register, Germans from einwohner_ca."""
     rng = np.random.default_rng([seed, 8])  # municipality profiles: the same every year
@@ -1226,7 +1253,7 @@ def _kita(seed: int, ref: _Ref, scale: float, year: int, pop_before: pd.DataFram
     rows = []
     dest_w = ref.einwohner ** 1.3
     for age_i, n_age, tp in ((0, n_u3, pflege), (1, n_36, np.full(nm, 0.015))):
-        away = rng.binomial(n_age, commute)
+        away = rng.binomial(np.maximum(n_age - 2 * age_i, 0), commute)  # the village Kita keeps its two
         here = n_age - away
         counts = here + np.bincount(_draw(rng, dest_w, int(away.sum())), minlength=nm)
         # Origin of the parents (more than the children's nationality) and home language.
@@ -1518,16 +1545,26 @@ def generate(out_dir: Path, start: str = "2023-01", months: int = 24, scale: flo
     facilities = _Facilities(r_fac, ref, scale, seed)
     care = _Care(seed, ref, scale, int(salts[2]))
     pops: dict[int, pd.DataFrame] = {}  # population on 31 December, by year
+    register: dict[int, np.ndarray] = {}  # the foreigners office's register in December, by year
+    sgb2_peak: dict[int, np.ndarray] = {}  # per year: most foreigners under 65 on SGB II in a month, per cell
     au_dec: dict[int, np.ndarray] = {}  # residents in follow-up accommodation (AU) in December, per municipality
     written: list[Path] = []
-    for t in range(t_init + 1, t_end + 1):
-        foreigners.step(t)
+    # The population of 31.12.Y is the denominator of ARB-01 for the months of Y+1: the
+    # Jobcenter runs on to December Y+1 so that the file can take those months into account.
+    last_pop = (t_end - 11) // 12  # year of the last December in the window
+    t_sim = max(t_end, (last_pop + 1) * 12 + 11)
+    for t in range(t_init + 1, t_sim + 1):
         jobcenter.step(t)
-        facilities.step(t)
         y, m = _ym(t)
+        if y >= _ym(t0)[0]:
+            sgb2 = jobcenter.foreign_counts(y)
+            sgb2_peak[y] = np.maximum(sgb2_peak[y], sgb2) if y in sgb2_peak else sgb2
+        if t > t_end:
+            continue  # the Jobcenter only, for the last population file
+        foreigners.step(t)
+        facilities.step(t)
         if m == 12 and t >= t0:
-            pops[y] = _population(seed, ref, scale, y, foreigners.population_counts(y))
-            written.append(_write_csv(out_dir / "bevoelkerung" / f"bevoelkerung_{y}.csv", pops[y], seed, "utf-8"))
+            register[y] = foreigners.population_counts(y)
         if t < t_start:
             continue
         lab = _label(t)
@@ -1544,6 +1581,10 @@ def generate(out_dir: Path, start: str = "2023-01", months: int = 24, scale: flo
             au = frame[frame["Art"] == "AU"]
             au_dec[y] = np.bincount(np.searchsorted(ref.ags, au["AGS"].to_numpy(dtype="U8")),
                                     weights=au["Belegt"].to_numpy(), minlength=len(ref.ags))
+    for y, reg in register.items():
+        foreign = _at_least_sgb2(reg, np.maximum(sgb2_peak[y], sgb2_peak[y + 1]))
+        pops[y] = _population(seed, ref, scale, y, foreign)
+        written.append(_write_csv(out_dir / "bevoelkerung" / f"bevoelkerung_{y}.csv", pops[y], seed, "utf-8"))
 
     schools = _Schools(seed, ref, scale)
     for y in range(_ym(t_start)[0] - 1, _ym(t_end)[0] + 1):

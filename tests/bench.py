@@ -72,7 +72,8 @@ def available(name: str, t_start: int, t_end: int) -> bool:
     """Is this file part of generate(start, months) for the window [t_start, t_end]? The
     rules of sources/generator.py: monthly files by their month, bevoelkerung_Y for every
     31 Dec in the window (and the one before it), school statistics when October Y is in
-    the window, school leavers when 31 July Y+1 is."""
+    the window, school leavers and school-entry examinations when 31 July Y+1 is, day care
+    when 1 March Y is, care assistance and the engagement survey when 31 December Y is."""
     if m := re.search(r"_(\d{4}-\d{2})\.", name):
         return t_start <= _mi(m.group(1)) <= t_end
     m = re.search(r"_(\d{4})\.", name)
@@ -83,8 +84,12 @@ def available(name: str, t_start: int, t_end: int) -> bool:
         return t_start - 1 <= y * 12 + 11 <= t_end
     if name.startswith("schulstatistik_"):
         return t_start <= y * 12 + 9 <= t_end
-    if name.startswith("schulabgaenger_"):
+    if name.startswith(("schulabgaenger_", "esu_")):
         return t_start <= (y + 1) * 12 + 6 <= t_end
+    if name.startswith("kita_"):  # 1 March Y
+        return t_start <= y * 12 + 2 <= t_end
+    if name.startswith(("hilfe_zur_pflege_", "engagement_")):  # 31 December Y
+        return t_start <= y * 12 + 11 <= t_end
     raise ValueError(f"unexpected file {name}")
 
 
@@ -92,12 +97,13 @@ def cached_extracts(start: str, months: int, scale: float, seed: int = 1) -> Pat
     """The `files/` dir of a complete cached generation covering [start, start+months)
     (a longer cached window with the same start/scale/seed serves too)."""
     root = cache_root()
-    for d in sorted(root.glob(f"gen_{start}_m*_s{scale:g}_seed{seed}")):
+    # gen2: generations with the second-edition sources (an older cache lacks them)
+    for d in sorted(root.glob(f"gen2_{start}_m*_s{scale:g}_seed{seed}")):
         if (d / "COMPLETE.json").exists() and int(d.name.split("_m")[1].split("_")[0]) >= months:
             return d / "files"
     from sources.generator import generate
 
-    d = root / f"gen_{start}_m{months}_s{scale:g}_seed{seed}"
+    d = root / f"gen2_{start}_m{months}_s{scale:g}_seed{seed}"
     shutil.rmtree(d, ignore_errors=True)
     print(f"  generating {months} months at scale {scale:g} into {d} (once) …", flush=True)
     t0 = time.perf_counter()

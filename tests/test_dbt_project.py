@@ -592,7 +592,10 @@ def test_incremental_build_only_aggregates_the_changed_months(built):
     # ... and the other months' aggregate rows are still there
     after = dict(fetch(built["db"], """SELECT period, count(*) FROM intermediate.int_jobcenter_recipients_aggregated
                                        GROUP BY period"""))
-    assert {p: n for p, n in after.items() if p != NEW_MONTH} == built["aggregate_periods_before"]
+    # (the two changed months are re-aggregated: the re-delivered one lost p8's row)
+    unchanged = {p: n for p, n in built["aggregate_periods_before"].items() if p != REDELIVERED_MONTH}
+    assert {p: n for p, n in after.items() if p not in (NEW_MONTH, REDELIVERED_MONTH)} == unchanged
+    assert after[REDELIVERED_MONTH] == built["aggregate_periods_before"][REDELIVERED_MONTH] - 1
     assert NEW_MONTH in after and NEW_MONTH not in built["aggregate_periods_before"]
 
 
@@ -778,3 +781,18 @@ def test_suppression_check_blocks_a_wrong_mart(built, tmp_path):
         assert run_results(work)[test_id] == "fail", name
         problems = {r[-1] for r in fetch(wrong, check_sql)}
         assert any(problem in p for p in problems), (name, problems)
+
+
+def test_generator_rejects_an_unknown_publication_rule(tmp_path):
+    """A typo in published_when is named with the indicator instead of surfacing as a dbt
+    compile error in the generated int_indicator_periods."""
+    text = catalogue.CATALOGUE_FILE.read_text(encoding="utf-8")
+    rule = "published_when: {driver: kita, needs: [{file: bevoelkerung, at: year-1}]}"
+    assert rule in text
+    bad = tmp_path / "indicators.yml"
+    bad.write_text(text.replace(rule, "published_when: {driver: kita, needs: [{file: bevoelkerng, at: yaer-1}]}"),
+                   encoding="utf-8")
+    with pytest.raises(ValueError) as err:
+        catalogue.dbt_files(catalogue.load(bad))
+    assert "REG-03: file type 'bevoelkerng' is not in sources/contracts.yml" in str(err.value)
+    assert "REG-03: needs at 'yaer-1'" in str(err.value)

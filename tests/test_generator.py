@@ -285,6 +285,27 @@ def test_volume_stable_and_all_municipalities(which, request):
             assert {r["ags"] for r in read(p)} == AGS, p.name
 
 
+@pytest.mark.parametrize("which", ["corpus", "tiny"])
+def test_sgb2_rate_of_foreigners_stays_below_100(which, request):
+    """ARB-01 (auslaendisch): foreigners under 65 on SGB II in a month over the foreign
+    residents under 65 of the December before. The Jobcenter and the register are simulated
+    apart; the population file keeps at least twice the Jobcenter's foreigners in every
+    place, so even a village at the smallest scale cannot show a rate above 100 %."""
+    root = request.getfixturevalue(which)
+    pops = {int(C["bevoelkerung"].match(p.name)): read(p) for p in files(root, "bevoelkerung")}
+    checked = 0
+    for p in files(root, "jobcenter"):
+        y = int(C["jobcenter"].match(p.name)[:4])
+        den = Counter()
+        for r in pops[y - 1]:
+            if r["staatsangehoerigkeit"] == "auslaendisch" and r["altersgruppe"] != "65+":
+                den[r["ags"]] += int(r["anzahl"])
+        num = Counter(r["ags"] for r in read(p) if r["staatsangehoerigkeit"] != "000" and y - int(r["geburtsjahr"]) <= 64)
+        assert all(2 * n <= den[a] for a, n in num.items()), p.name
+        checked += 1
+    assert checked >= 12
+
+
 def test_people_persist_and_naturalisations_leave_the_register(corpus):
     bestand = files(corpus, "abh_bestand")
     nat = files(corpus, "abh_einbuergerungen")

@@ -5,8 +5,10 @@
         pre_hook="{{ delete_changed_periods('hilfe_zur_pflege') }}"
     )
 }}
--- Recipients of long-term care assistance on 31 December per year, municipality (residence
--- before care) and nationality group: the counts PFL-01 and PFL-02 need.
+-- Recipients of long-term care assistance on 31 December per year and municipality (residence
+-- before care), counted per combination of the attributes PFL-01/02 filter and group by
+-- (nationality group, aged 65+, leistungsort, pflegegrad): a new indicator over them needs no
+-- change here.
 -- Incremental: only the periods listed for hilfe_zur_pflege in meta.changed_periods are (re)aggregated.
 
 with recipients as (
@@ -19,9 +21,10 @@ select
     file_sha256,
     ags,
     case when staatsangehoerigkeit = '000' then 'deutsch' else 'auslaendisch' end as nationality_group,
-    count(*) as n_persons,
     -- age as sources.md defines it: year of the file (31 December) minus year of birth
-    count(*) filter (where {{ period_year('period') }} - geburtsjahr >= 65) as n_65_plus,
-    count(*) filter (where leistungsort = 'stationaer') as n_stationaer
+    {{ period_year('period') }} - geburtsjahr >= 65 as aged_65_plus,
+    leistungsort,
+    pflegegrad,
+    count(*) as n_persons
 from recipients
 group by all

@@ -15,18 +15,18 @@ population as (
     select * from {{ ref('stg_bevoelkerung__population_counts') }}
 ),
 
--- every aggregate cell counts for `insgesamt`, for its nationality group and, with
--- fluchtkontext = J, for `fluchtkontext`
+-- the counts the indicators need, per group: every aggregate cell counts for `insgesamt`,
+-- for its nationality group and, with fluchtkontext = J, for `fluchtkontext`
 counts_by_group as (
     select
         counts.period,
         {{ month_index('counts.period') }} as month_index,
         counts.ags,
         grp.group_code,
-        sum(counts.n_under_65) as n_under_65,
-        sum(counts.n_elb) as n_elb,
-        sum(counts.n_elb_integration_beschaeftigung) as n_elb_integration_beschaeftigung,
-        sum(counts.n_elb_erwerbstaetig) as n_elb_erwerbstaetig
+        coalesce(sum(counts.n_persons) filter (where counts.under_65), 0) as n_under_65,
+        coalesce(sum(counts.n_persons) filter (where counts.elb), 0) as n_elb,
+        coalesce(sum(counts.n_persons) filter (where counts.elb and counts.integration_beschaeftigung), 0) as n_elb_integration_beschaeftigung,
+        coalesce(sum(counts.n_persons) filter (where counts.elb and counts.erwerbstaetig), 0) as n_elb_erwerbstaetig
     from counts
     cross join lateral (
         select unnest(

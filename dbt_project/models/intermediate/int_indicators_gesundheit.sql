@@ -18,12 +18,14 @@ counts_by_group as (
         {{ school_year_label('counts.period') }} as period,
         counts.ags,
         grp.group_code,
-        sum(counts.n_vorsorgeheft) as n_vorsorgeheft,
-        sum(counts.n_vorsorgeheft_u8) as n_vorsorgeheft_u8,
-        sum(counts.n_impfpass) as n_impfpass,
-        sum(counts.n_impfpass_masern_2) as n_impfpass_masern_2,
-        sum(counts.n_sprache_getestet) as n_sprache_getestet,
-        sum(counts.n_sprache_intensiv) as n_sprache_intensiv
+        coalesce(sum(counts.n_children) filter (where counts.vorsorgeheft), 0) as n_vorsorgeheft,
+        coalesce(sum(counts.n_children) filter (where counts.vorsorgeheft and counts.u8), 0) as n_vorsorgeheft_u8,
+        coalesce(sum(counts.n_children) filter (where counts.impfpass), 0) as n_impfpass,
+        coalesce(sum(counts.n_children) filter (where counts.impfpass and counts.masern_impfungen = 2), 0) as n_impfpass_masern_2,
+        coalesce(sum(counts.n_children) filter (
+            where counts.sprachbefund in ('unauffaellig', 'foerderbedarf', 'intensiv')
+        ), 0) as n_sprache_getestet,
+        coalesce(sum(counts.n_children) filter (where counts.sprachbefund = 'intensiv'), 0) as n_sprache_intensiv
     from counts
     cross join lateral (
         select unnest(

@@ -20,8 +20,8 @@ counts_by_group as (
     select
         counts.period, counts.ags, grp.group_code,
         sum(counts.n_persons) as n_persons,
-        sum(counts.n_65_plus) as n_65_plus,
-        sum(counts.n_stationaer) as n_stationaer
+        coalesce(sum(counts.n_persons) filter (where counts.aged_65_plus), 0) as n_65_plus,
+        coalesce(sum(counts.n_persons) filter (where counts.leistungsort = 'stationaer'), 0) as n_stationaer
     from counts
     cross join lateral (
         select unnest(['insgesamt', counts.nationality_group]) as group_code

@@ -3,9 +3,24 @@
 
 with counts as (
     select * from {{ ref('int_jobcenter_recipients_aggregated') }}
-    -- both indicators look only at elb = J and fluchtkontext = J; the elb condition is
-    -- inside the n_elb_* counts
-    where fluchtkontext
+),
+
+-- both indicators look only at elb = J and fluchtkontext = J
+course_counts as (
+    select
+        period,
+        ags,
+        sum(n_persons) as n_elb,
+        coalesce(sum(n_persons) filter (
+            where integrationskurs in ('laufend', 'abgeschlossen_b1', 'abgeschlossen_unter_b1')
+        ), 0) as n_elb_kurs_beteiligt,
+        coalesce(sum(n_persons) filter (
+            where integrationskurs in ('abgeschlossen_b1', 'abgeschlossen_unter_b1')
+        ), 0) as n_elb_kurs_abgeschlossen,
+        coalesce(sum(n_persons) filter (where integrationskurs = 'abgeschlossen_b1'), 0) as n_elb_kurs_b1
+    from counts
+    where elb and fluchtkontext
+    group by all
 ),
 
 published_periods as (
@@ -21,7 +36,7 @@ spr_01 as (
         sum(n_elb_kurs_b1) as numerator,
         sum(n_elb_kurs_abgeschlossen) as denominator,
         sum(n_elb_kurs_abgeschlossen) as denominator_count
-    from counts
+    from course_counts
     group by all
 ),
 
@@ -32,7 +47,7 @@ spr_02 as (
         sum(n_elb_kurs_beteiligt) as numerator,
         sum(n_elb) as denominator,
         sum(n_elb) as denominator_count
-    from counts
+    from course_counts
     group by all
 ),
 

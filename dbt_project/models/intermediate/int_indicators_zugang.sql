@@ -28,9 +28,9 @@ reg_01 as (
         {{ school_year_label('examinations.period') }} as period,
         examinations.ags,
         grp.group_code,
-        sum(examinations.n_kita_unter_24) as numerator,
-        sum(examinations.n_kita_bekannt) as denominator,
-        sum(examinations.n_kita_bekannt) as denominator_count
+        coalesce(sum(examinations.n_children) filter (where examinations.kita_monate < 24), 0) as numerator,
+        coalesce(sum(examinations.n_children) filter (where examinations.kita_monate is not null), 0) as denominator,
+        coalesce(sum(examinations.n_children) filter (where examinations.kita_monate is not null), 0) as denominator_count
     from examinations
     cross join lateral (
         select unnest(

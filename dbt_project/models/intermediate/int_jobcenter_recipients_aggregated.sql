@@ -5,48 +5,31 @@
         pre_hook="{{ delete_changed_periods('jobcenter') }}"
     )
 }}
--- The SGB II stock per month, municipality, nationality group and fluchtkontext: every
--- count the Arbeit and Sprache indicators need, so nothing downstream reads person rows.
+-- The SGB II stock per month and municipality, counted per combination of every attribute
+-- an indicator of the Arbeit and Sprache fields can filter or group by (nationality group,
+-- fluchtkontext, age <= 64, the flags, the course status): a new indicator over these
+-- attributes is one formula in int_indicators_<field>.sql (sum(n_persons) filter (where ...)),
+-- with no change here or in the unit-test mocks of this model. Nothing downstream reads person rows.
 -- Incremental: only the periods listed for jobcenter in meta.changed_periods are (re)aggregated.
 
 with recipients as (
     select * from {{ ref('stg_jobcenter__recipients') }}
     where {{ changed_periods_filter('jobcenter') }}
-),
-
-classified as (
-    select
-        period,
-        file_sha256,
-        ags,
-        case when staatsangehoerigkeit = '000' then 'deutsch' else 'auslaendisch' end as nationality_group,
-        fluchtkontext,
-        -- age as the catalogue defines it: year of the reporting month minus year of birth
-        {{ period_year('berichtsmonat') }} - geburtsjahr as age,
-        elb,
-        erwerbstaetig,
-        integration_beschaeftigung,
-        integrationskurs
-    from recipients
 )
 
 select
     period,
     file_sha256,
     ags,
-    nationality_group,
+    case when staatsangehoerigkeit = '000' then 'deutsch' else 'auslaendisch' end as nationality_group,
     fluchtkontext,
-    count(*) as n_persons,
-    count(*) filter (where age <= 64) as n_under_65,
-    count(*) filter (where elb) as n_elb,
-    count(*) filter (where elb and integration_beschaeftigung) as n_elb_integration_beschaeftigung,
-    count(*) filter (where elb and erwerbstaetig) as n_elb_erwerbstaetig,
-    count(*) filter (
-        where elb and integrationskurs in ('laufend', 'abgeschlossen_b1', 'abgeschlossen_unter_b1')
-    ) as n_elb_kurs_beteiligt,
-    count(*) filter (
-        where elb and integrationskurs in ('abgeschlossen_b1', 'abgeschlossen_unter_b1')
-    ) as n_elb_kurs_abgeschlossen,
-    count(*) filter (where elb and integrationskurs = 'abgeschlossen_b1') as n_elb_kurs_b1
-from classified
-group by period, file_sha256, ags, nationality_group, fluchtkontext
+    -- age as the catalogue defines it: year of the reporting month minus year of birth
+    {{ period_year('berichtsmonat') }} - geburtsjahr <= 64 as under_65,
+    elb,
+    arbeitslos,
+    erwerbstaetig,
+    integration_beschaeftigung,
+    integrationskurs,
+    count(*) as n_persons
+from recipients
+group by all
