@@ -50,6 +50,7 @@ from typing import NamedTuple
 
 import duckdb
 import jinja2
+from markupsafe import Markup
 
 from orchestration.settings import DISTRICT_CODE, TARGETS_FILE
 from sources import catalogue
@@ -109,7 +110,7 @@ NOTE_NO_ANSWER = ("– keine Angabe = die Gemeinde hat die Frage nicht beantwort
                   "Gemeinde noch im Kreiswert (nicht aus Datenschutzgründen gesperrt)")
 NOTE_PP = "Pp. = Prozentpunkte (Veränderungen und Abweichungen von Prozentwerten)"
 NOTE_POSITION = ("Lage zum Kreiswert (nur Quoten der Gemeinden): „gleich“, wenn die Abweichung höchstens "
-                 "5 % des Kreiswerts beträgt (mindestens 0,1 Pp.), sonst „über“/„unter“. "
+                 "5 % des Kreiswerts beträgt (mindestens 0,1 Pp. bzw. 0,1 je 1.000/je 100), sonst „über“/„unter“. "
                  "Über oder unter dem Kreiswert ist für sich weder gut noch schlecht.")
 NOTE_STATUS = ("Zielstatus: „auf Kurs“ = Ziel erreicht oder die Entwicklung des letzten Jahres erreicht es im "
                "gleichen Tempo bis zum Zieljahr; „beobachten“ = Entwicklung in Zielrichtung, aber zu langsam, "
@@ -477,9 +478,9 @@ class Site:
         self.stand = stand
         self.generated = generated
         self.env = _environment()
-        self.css = jinja2.utils.markupsafe.Markup((ASSETS_DIR / "report.css").read_text(encoding="utf-8"))
+        self.css = Markup((ASSETS_DIR / "report.css").read_text(encoding="utf-8"))
         js = (ASSETS_DIR / "report.js").read_text(encoding="utf-8")
-        self.js = jinja2.utils.markupsafe.Markup(js.replace("</script", "<\\/script"))
+        self.js = Markup(js.replace("</script", "<\\/script"))
         self.nav = [("index.html", "Übersicht")] + [(f"{f.slug}.html", f.name) for f in fields]
         self.docs = list(docs)
         (out / "downloads").mkdir(parents=True, exist_ok=True)
@@ -489,7 +490,7 @@ class Site:
         payload = None
         if data is not None:
             text = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
-            payload = jinja2.utils.markupsafe.Markup(text)  # JSON, with "</" escaped for the script element
+            payload = Markup(text)  # JSON, with "</" escaped for the script element
         html_text = self.env.get_template(template).render(
             site=self, title=title, active=active, data=payload, **context)
         (self.out / filename).write_text(html_text, encoding="utf-8")
@@ -680,6 +681,7 @@ class FieldCard:
 
 def render_field(site: Site, fld: catalogue.Field, inds: list[Indicator], regions: list[tuple[str, str]]) -> None:
     cards = [FieldCard(ind, ind.main_group, _district_row(ind, ind.main_group)) for ind in inds]
+    inds = [ind for ind in inds if ind.rows]  # the matrix and downloads: indicators with values
     # Matrix: regions x indicators (main group, latest period), value and change on a year before.
     latest = {ind.id: {r["region_code"]: r for r in ind.latest_rows(ind.main_group)} if ind.main_group else {}
               for ind in inds}
@@ -709,7 +711,7 @@ def render_field(site: Site, fld: catalogue.Field, inds: list[Indicator], region
                    [f"Handlungsfeld {fld.name} – Integrationsmonitor Landkreis Esslingen", NOTE_SUPPRESSED, NOTE_NA,
                     NOTE_PP, NOTE_UNIT, NOTE_POSITION, NOTE_STATUS] + _row_notes(shown_rows))
     site.page("field.html", f"{fld.slug}.html", fld.name, f"{fld.slug}.html",
-              field=fld, inds=inds, cards=cards, matrix=matrix,
+              field=fld, inds=inds, cards=cards, columns=[c for c in cards if c.ind.rows], matrix=matrix,
               matrix_notes=[NOTE_POSITION] + _row_notes(shown_rows),
               files=[("Excel (XLSX)", f"handlungsfeld_{fld.slug}.xlsx"),
                      ("CSV", f"handlungsfeld_{fld.slug}.csv")])

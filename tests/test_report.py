@@ -281,6 +281,15 @@ def test_all_pages_and_downloads_exist(built):
                 assert not (out / "downloads" / f).exists(), f
     for ind in WITHOUT_VALUES:
         assert "noch keine Werte veröffentlicht" in (out / f"indikator-{ind.lower()}.html").read_text(encoding="utf-8")
+        field = FIELD_NAMES[CAT.indicator(ind).field]
+        overview = {a.get("data-indicator"): c for t in tables_of(built.index) for a, c in t["rows"]}
+        assert overview[ind][1:] == ["noch keine Daten"], overview[ind]
+        card = re.search(rf'<div class="card" data-indicator="{ind}">.*?</div></div>',
+                         (out / f"{CAT.indicator(ind).field}.html").read_text(encoding="utf-8")).group(0)
+        assert "noch keine Daten" in card, field
+        matrix = [t for t in tables_of(out / f"{CAT.indicator(ind).field}.html")
+                  if "matrix" in t["attrs"].get("class", "")][0]
+        assert not any(h.startswith(ind) for h in matrix["head"])  # no column of dashes
     assert (out / "downloads" / "zielerreichung.csv").is_file()
     assert not list(out.glob(".bericht-*")), "staging folder left behind"
     # reasonably sized: data only on the indicator pages
@@ -554,6 +563,22 @@ def test_docs_are_linked_only_where_they_exist(built, tmp_path):
     write_report(built.db, out)
     assert links("indikator-eng-02.html") == ["data-docs/index.html", "dbt-docs/index.html"]
     assert all((out / href).is_file() for href in links("index.html"))  # relative to the page
+
+
+def test_catalogue_texts_are_escaped(built, tmp_path):
+    """Autoescaping: a name or definition with markup is shown as text, never as HTML."""
+    db = tmp_path / "monitoring.duckdb"
+    shutil.copy(built.db, db)
+    with duckdb.connect(str(db)) as con:
+        con.execute("UPDATE indicators SET name_de = '<b>Quote</b> & \"mehr\"', "
+                    "definition = '<script>alert(1)</script>' WHERE indicator_id = 'ARB-02'")
+    write_report(db, tmp_path / "reports")
+    for page in ("indikator-arb-02.html", "arbeit.html", "index.html"):
+        text = (tmp_path / "reports" / page).read_text(encoding="utf-8")
+        assert "&lt;b&gt;Quote&lt;/b&gt; &amp;" in text, page
+        assert "<b>Quote</b>" not in text and "<script>alert(1)" not in text, page
+    data = embedded_json(tmp_path / "reports" / "indikator-arb-02.html")
+    assert data["name"] == '<b>Quote</b> & "mehr"'  # JSON keeps the text; the page never parses it as HTML
 
 
 def test_german_number_format():
