@@ -1,4 +1,4 @@
-"""Independent recomputation ("oracle") of the 17 published indicators.
+"""Independent recomputation ("oracle") of the published indicators (both editions).
 
 Plain pandas, straight from the extract files in the inbox layout of
 docs/contract/sources.md, following docs/contract/indicators.md literally. It shares
@@ -9,7 +9,9 @@ the plain-pandas speed reference of the benchmark.
 Public API
     compute_indicators(extract_dir, reference_dir) -> DataFrame   published figures
     compute_unsuppressed(extract_dir, reference_dir) -> DataFrame same grid, rule not applied
-    apply_suppression(frame) -> DataFrame                         the confidentiality rule
+    apply_suppression(frame) -> DataFrame                         both confidentiality rules
+    apply_primary(frame) -> DataFrame                             the primary rule alone
+    secondary_cells(frame, primary) -> {row label: round}         the secondary rule's rounds
 
 The frame has the columns of `indicator_values` (warehouse.md). `period_end` is
 a pandas datetime64 column (midnight Timestamps), `numerator`/`denominator`/
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import re
 import sys
 import time
@@ -36,6 +39,9 @@ import numpy as np
 import pandas as pd
 
 DISTRICT_CODE = "08116"
+# Read as data for the lists of groups and partitions (the secondary rule needs them); the
+# formulas below are this file's own.
+CATALOGUE_FILE = Path(__file__).resolve().parents[1] / "sources" / "indicators.yml"
 DISTRICT_NAME = "Landkreis Esslingen"
 
 COLUMNS = [
@@ -48,16 +54,23 @@ JOBCENTER_GROUPS = NATIONALITY_GROUPS + ["fluchtkontext"]
 STATUS_GROUPS = ["eu", "unbefristet", "befristet", "schutz_anerkannt", "schutz_offen",
                  "schutz_abgelehnt", "sonstige"]
 HOUSING_GROUPS = ["insgesamt", "VU", "AU"]
+ESU_GROUPS = NATIONALITY_GROUPS + ["familiensprache_deutsch", "familiensprache_andere"]
+KITA_GROUPS = ["insgesamt", "unter_3", "3_bis_unter_6"]
 
 # provider folder, file-name pattern (period in the name), encoding
 FILE_TYPES = {
     "jobcenter": ("jobcenter", r"jobcenter_(\d{4})-(\d{2})\.csv", "utf-8-sig"),
     "abh_bestand": ("auslaenderbehoerde", r"abh_bestand_(\d{4})-(\d{2})\.csv", "cp1252"),
-    "einbuergerungen": ("auslaenderbehoerde", r"abh_einbuergerungen_(\d{4})-(\d{2})\.csv", "cp1252"),
+    "abh_einbuergerungen": ("auslaenderbehoerde", r"abh_einbuergerungen_(\d{4})-(\d{2})\.csv", "cp1252"),
     "schulstatistik": ("schulen", r"schulstatistik_(\d{4})\.csv", "utf-8-sig"),
     "schulabgaenger": ("schulen", r"schulabgaenger_(\d{4})\.csv", "utf-8-sig"),
     "unterbringung": ("wohnen", r"unterbringung_(\d{4})-(\d{2})\.xlsx", None),
     "bevoelkerung": ("bevoelkerung", r"bevoelkerung_(\d{4})\.csv", "utf-8-sig"),
+    # second edition
+    "esu": ("gesundheitsamt", r"esu_(\d{4})\.csv", "utf-8-sig"),
+    "kita": ("jugendamt", r"kita_(\d{4})\.csv", "utf-8-sig"),
+    "hilfe_zur_pflege": ("sozialamt", r"hilfe_zur_pflege_(\d{4})\.csv", "cp1252"),
+    "engagement": ("integration", r"engagement_(\d{4})\.csv", "utf-8-sig"),
 }
 
 
@@ -159,9 +172,15 @@ class _Grid:
         self.frames: list[pd.DataFrame] = []
 
     def add(self, indicator_id: str, sums: pd.DataFrame, periods: list[str], groups: list[str],
-            rate: bool, denominator_divisor: int = 1) -> None:
+            rate: bool, denominator_divisor: int = 1, unit: str | None = None,
+            unanswered: pd.DataFrame | None = None) -> None:
         """sums: index (period, ags, group_code), columns num [, den]. The district is the sum
-        of all rows (whatever their ags); every municipality x group x period gets a row."""
+        of all rows (whatever their ags); every municipality x group x period gets a row.
+        unit: 'prozent' (default for rates), 'je_1000', 'je_100' (rates), 'anzahl' (default
+        for counts), 'anzahl_gemeinden'. unanswered: (period, ags) pairs whose rows have no
+        figures at all (NULL numerator, denominator, value); they are not in `sums`."""
+        unit = unit or ("prozent" if rate else "anzahl")
+        factor = {"prozent": 100.0, "je_1000": 1000.0, "je_100": 100.0}.get(unit)
         cols = ["num", "den"] if rate else ["num"]
         sums = sums[cols]
         sums.index = sums.index.set_names(["period", "region_code", "group_code"])
@@ -186,12 +205,15 @@ class _Grid:
             den = dense["den"].astype("float64") / denominator_divisor
             out["denominator"] = den
             with np.errstate(divide="ignore", invalid="ignore"):
-                out["value"] = np.where(den != 0, 100.0 * out["numerator"] / den, np.nan)
-            out["unit"] = "prozent"
+                out["value"] = np.where(den != 0, factor * out["numerator"] / den, np.nan)
         else:
             out["denominator"] = np.nan
             out["value"] = out["numerator"]
-            out["unit"] = "anzahl"
+        out["unit"] = unit
+        if unanswered is not None and len(unanswered):
+            gone = pd.MultiIndex.from_frame(unanswered[["period", "ags"]])
+            hit = pd.MultiIndex.from_arrays([out["period"], out["region_code"]]).isin(gone)
+            out.loc[hit, ["numerator", "denominator", "value"]] = np.nan
         out["is_suppressed"] = False
         self.frames.append(out)
 
@@ -351,7 +373,7 @@ def _bestand_counts(path: Path, year: int, month: int, status_groups: dict[str, 
 
 
 def _naturalisation_counts(path: Path, year: int, month: int) -> pd.DataFrame:
-    df = _read_csv(path, "einbuergerungen", ["einbuergerungsdatum", "ags"])
+    df = _read_csv(path, "abh_einbuergerungen", ["einbuergerungsdatum", "ags"])
     _check_period(path, df["einbuergerungsdatum"].str[3:], f"{month:02d}.{year:04d}")
     counts = df.groupby("ags").size().rename("rows").reset_index()
     counts.insert(0, "year", year)
@@ -360,7 +382,7 @@ def _naturalisation_counts(path: Path, year: int, month: int) -> pd.DataFrame:
 
 def _legal_status(grid: _Grid, extract_dir: Path, status_groups: dict[str, str]) -> None:
     bestand_files = _find(extract_dir, "abh_bestand")
-    nat_files = _find(extract_dir, "einbuergerungen")
+    nat_files = _find(extract_dir, "abh_einbuergerungen")
 
     bestand = (pd.concat([_bestand_counts(p, y, m, status_groups) for (y, m), p in bestand_files.items()],
                          ignore_index=True)
@@ -547,6 +569,179 @@ def _demography(grid: _Grid, extract_dir: Path) -> None:
     grid.add("DEM-01", sums, [str(y) for (y,) in files], ["insgesamt"], rate=True)
 
 
+# --------------------------------------------------------------------------- health, access to services
+
+def _esu(grid: _Grid, extract_dir: Path) -> None:
+    """GES-01..03 and REG-01 from esu_Y (one row per examined child; region = residence)."""
+    files = _find(extract_dir, "esu")
+    frames = []
+    for (year,), path in files.items():
+        df = _read_csv(path, "esu", ["untersuchungsjahr", "ags", "staatsangehoerigkeit", "familiensprache",
+                                     "kita_monate", "vorsorgeheft", "u8", "impfpass", "masern_impfungen",
+                                     "sprachbefund"])
+        _check_period(path, df["untersuchungsjahr"], _school_label(year))
+        heft = df["vorsorgeheft"].eq("J").fillna(False)
+        impf = df["impfpass"].eq("J").fillna(False)
+        monate = pd.to_numeric(df["kita_monate"])
+        masern = pd.to_numeric(df["masern_impfungen"])
+        frames.append(pd.DataFrame({
+            "period": _school_label(year),
+            "ags": df["ags"],
+            "staatsangehoerigkeit": df["staatsangehoerigkeit"],
+            "familiensprache": df["familiensprache"],
+            "u8": (heft & df["u8"].eq("J").fillna(False)).astype(int), "heft": heft.astype(int),
+            "masern2": (impf & masern.eq(2).fillna(False)).astype(int), "impf": impf.astype(int),
+            "intensiv": df["sprachbefund"].eq("intensiv").fillna(False).astype(int),
+            "getestet": df["sprachbefund"].isin(["unauffaellig", "foerderbedarf", "intensiv"]).astype(int),
+            "kurz": monate.lt(24).fillna(False).astype(int), "monate_bekannt": monate.notna().astype(int),
+        }))
+    cols = ["period", "ags", "staatsangehoerigkeit", "familiensprache", "u8", "heft", "masern2", "impf",
+            "intensiv", "getestet", "kurz", "monate_bekannt"]
+    esu = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    periods = [_school_label(y) for (y,) in files]
+    masks = _nationality_masks(esu)
+    # an empty family language counts in insgesamt and its nationality group only
+    masks["familiensprache_deutsch"] = esu["familiensprache"].eq("deutsch").fillna(False)
+    masks["familiensprache_andere"] = esu["familiensprache"].isin(["deutsch_und_andere", "andere"])
+    for indicator, num, den in [("GES-01", "u8", "heft"), ("GES-02", "masern2", "impf"),
+                                ("GES-03", "intensiv", "getestet"), ("REG-01", "kurz", "monate_bekannt")]:
+        sums = _by_group(esu, ["period", "ags"], masks, [num, den])
+        grid.add(indicator, sums.rename(columns={num: "num", den: "den"}), periods, ESU_GROUPS, rate=True)
+
+
+def _kita(grid: _Grid, extract_dir: Path) -> None:
+    """REG-02 and REG-03 from kita_Y (counts of children where the Kita stands)."""
+    files = _find(extract_dir, "kita")
+    pop_files = _find(extract_dir, "bevoelkerung")
+    frames = []
+    for (year,), path in files.items():
+        df = _read_csv(path, "kita", ["stichtag", "ags", "altersgruppe", "herkunft", "kinder"])
+        _check_period(path, df["stichtag"], f"01.03.{year:04d}")
+        kinder = pd.to_numeric(df["kinder"])
+        frames.append(pd.DataFrame({
+            "period": str(year), "ags": df["ags"], "altersgruppe": df["altersgruppe"],
+            "auslaendisch": kinder.where(df["herkunft"].eq("auslaendisch").fillna(False), 0),
+            "kinder": kinder,
+        }))
+    cols = ["period", "ags", "altersgruppe", "auslaendisch", "kinder"]
+    kita = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    periods = [str(y) for (y,) in files]
+    masks = {"insgesamt": pd.Series(True, index=kita.index),
+             "unter_3": kita["altersgruppe"].eq("unter_3"),
+             "3_bis_unter_6": kita["altersgruppe"].eq("3_bis_unter_6")}
+    sums = _by_group(kita, ["period", "ags"], masks, ["auslaendisch", "kinder"])
+    grid.add("REG-02", sums.rename(columns={"auslaendisch": "num", "kinder": "den"}), periods,
+             KITA_GROUPS, rate=True)
+
+    # REG-03: all children / residents aged 00-05 on 31.12. of the year before
+    years = [y for (y,) in files if (y - 1,) in pop_files]
+    counted = kita[kita["period"].isin([str(y) for y in years])]
+    num = _by_group(counted, ["period", "ags"], {"insgesamt": pd.Series(True, index=counted.index)},
+                    ["kinder"])["kinder"].rename("num")
+    pops = []
+    for y in years:
+        pop = _read_csv(pop_files[(y - 1,)], "bevoelkerung", ["ags", "altersgruppe", "anzahl"])
+        small = pop[pop["altersgruppe"].eq("00-05").fillna(False)]
+        pops.append(pd.DataFrame({"period": str(y), "ags": small["ags"], "group_code": "insgesamt",
+                                  "den": pd.to_numeric(small["anzahl"])}))
+    den = (pd.concat(pops).groupby(["period", "ags", "group_code"])["den"].sum() if pops
+           else pd.Series(dtype="float64", name="den"))
+    sums = pd.concat([num, den], axis=1).fillna(0) if years else pd.DataFrame(
+        {"num": pd.Series(dtype="float64"), "den": pd.Series(dtype="float64")},
+        index=pd.MultiIndex.from_arrays([[], [], []], names=["period", "ags", "group_code"]))
+    grid.add("REG-03", sums, [str(y) for y in years], ["insgesamt"], rate=True)
+
+
+# --------------------------------------------------------------------------- long-term care
+
+def _care(grid: _Grid, extract_dir: Path) -> None:
+    """PFL-01 (per 1,000 residents 65+, same 31 December) and PFL-02 from hilfe_zur_pflege_Y."""
+    files = _find(extract_dir, "hilfe_zur_pflege")
+    pop_files = _find(extract_dir, "bevoelkerung")
+    frames = []
+    for (year,), path in files.items():
+        df = _read_csv(path, "hilfe_zur_pflege", ["stichtag", "geburtsjahr", "staatsangehoerigkeit", "ags",
+                                                  "leistungsort"])
+        _check_period(path, df["stichtag"], f"31.12.{year:04d}")
+        frames.append(pd.DataFrame({
+            "period": str(year), "ags": df["ags"],
+            "deutsch": df["staatsangehoerigkeit"].eq("000").fillna(False),
+            "ab65": (year - pd.to_numeric(df["geburtsjahr"]) >= 65).astype(int),
+            "stationaer": df["leistungsort"].eq("stationaer").fillna(False).astype(int),
+            "alle": 1,
+        }))
+    cols = ["period", "ags", "deutsch", "ab65", "stationaer", "alle"]
+    care = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    care["deutsch"] = care["deutsch"].astype(bool)
+    masks = {"insgesamt": pd.Series(True, index=care.index), "deutsch": care["deutsch"],
+             "auslaendisch": ~care["deutsch"]}
+    periods = [str(y) for (y,) in files]
+    sums = _by_group(care, ["period", "ags"], masks, ["stationaer", "alle"])
+    grid.add("PFL-02", sums.rename(columns={"stationaer": "num", "alle": "den"}), periods,
+             NATIONALITY_GROUPS, rate=True)
+
+    years = [y for (y,) in files if (y,) in pop_files]
+    counted = care[care["period"].isin([str(y) for y in years])]
+    num = _by_group(counted, ["period", "ags"], {g: m[counted.index] for g, m in masks.items()},
+                    ["ab65"])["ab65"].rename("num")
+    dens = []
+    for y in years:
+        pop = _population_counts(pop_files[(y,)], y)
+        old = pop[~pop["unter65"]]
+        dens.append(_by_group(old.assign(period=str(y)), ["period", "ags"], {
+            "insgesamt": pd.Series(True, index=old.index), "deutsch": old["deutsch"],
+            "auslaendisch": old["auslaendisch"]}, ["anzahl"])["anzahl"].rename("den"))
+    sums = (pd.concat([num, pd.concat(dens)], axis=1).fillna(0) if years
+            else pd.DataFrame({"num": num, "den": 0}))
+    grid.add("PFL-01", sums, [str(y) for y in years], NATIONALITY_GROUPS, rate=True, unit="je_1000")
+
+
+# --------------------------------------------------------------------------- civic engagement
+
+def _engagement(grid: _Grid, extract_dir: Path) -> None:
+    """ENG-01 (municipalities with a council or committee) and ENG-02 (volunteers per 100
+    people in AU facilities in December; municipalities that did not answer count nowhere)."""
+    files = _find(extract_dir, "engagement")
+    housing = _find(extract_dir, "unterbringung")
+    frames = []
+    for (year,), path in files.items():
+        df = _read_csv(path, "engagement", ["jahr", "ags", "integrationsgremium", "ehrenamtliche"])
+        _check_period(path, df["jahr"], str(year))
+        frames.append(pd.DataFrame({
+            "period": str(year), "ags": df["ags"],
+            "gremium": df["integrationsgremium"].isin(["rat", "ausschuss"]).astype(int),
+            "ehrenamtliche": pd.to_numeric(df["ehrenamtliche"]).astype("float64"),
+        }))
+    cols = ["period", "ags", "gremium", "ehrenamtliche"]
+    eng = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    everyone = {"insgesamt": pd.Series(True, index=eng.index)}
+    sums = _by_group(eng, ["period", "ags"], everyone, ["gremium"])
+    grid.add("ENG-01", sums.rename(columns={"gremium": "num"}), [str(y) for (y,) in files], ["insgesamt"],
+             rate=False, unit="anzahl_gemeinden")
+
+    years = [y for (y,) in files if (y, 12) in housing]
+    answered = eng[eng["period"].isin([str(y) for y in years]) & eng["ehrenamtliche"].notna()]
+    unanswered = eng[eng["period"].isin([str(y) for y in years]) & eng["ehrenamtliche"].isna()]
+    num = _by_group(answered, ["period", "ags"], {"insgesamt": pd.Series(True, index=answered.index)},
+                    ["ehrenamtliche"])["ehrenamtliche"].rename("num")
+    dens = []
+    for y in years:
+        fac = _housing_counts(housing[(y, 12)], y, 12)
+        au = fac[fac["art"].eq("AU")]
+        dens.append(au.groupby("ags")["belegt"].sum().rename("den").reset_index().assign(
+            period=str(y), group_code="insgesamt"))
+    den = (pd.concat(dens).set_index(["period", "ags", "group_code"])["den"] if dens
+           else pd.Series(dtype="float64", name="den"))
+    # the AU residents of a municipality that did not answer count in neither sum
+    if len(den):
+        keep = ~pd.MultiIndex.from_arrays([den.index.get_level_values(0), den.index.get_level_values(1)]).isin(
+            pd.MultiIndex.from_frame(unanswered[["period", "ags"]]))
+        den = den[keep]
+    sums = pd.concat([num, den], axis=1).fillna(0) if years else pd.DataFrame({"num": num, "den": 0})
+    grid.add("ENG-02", sums, [str(y) for y in years], ["insgesamt"], rate=True, unit="je_100",
+             unanswered=unanswered)
+
+
 # --------------------------------------------------------------------------- public API
 
 def _reference(reference_dir: Path) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -566,20 +761,107 @@ def compute_unsuppressed(extract_dir: Path, reference_dir: Path) -> pd.DataFrame
     _education(grid, extract_dir)
     _housing(grid, extract_dir)
     _demography(grid, extract_dir)
+    _esu(grid, extract_dir)
+    _kita(grid, extract_dir)
+    _care(grid, extract_dir)
+    _engagement(grid, extract_dir)
     return grid.result()
 
 
-def apply_suppression(frame: pd.DataFrame) -> pd.DataFrame:
+@functools.lru_cache(maxsize=None)
+def _catalogue_lines(catalogue_file: Path = CATALOGUE_FILE) -> dict[str, tuple[list[str], list[list[str]]]]:
+    """indicator id -> (its groups in the listed order, its partitions of `insgesamt`), read as
+    plain data from the catalogue (the lists, not the formulas)."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    raw = yaml.load(Path(catalogue_file).read_text(encoding="utf-8"), Loader=loader)
+    return {e["id"]: ([str(g) for g in e["groups"]],
+                      [[str(g) for g in p] for p in e.get("partitions", [])])
+            for e in raw["indicators"]}
+
+
+def _figure(frame: pd.DataFrame) -> pd.Series:
+    """The figure of a cell before any suppression: the value of a count, the count of people
+    (or places) behind the denominator of a rate; for ARB-03 the integer 12-month sum of stocks
+    behind the average (= denominator * 12)."""
+    count = frame["unit"].isin(["anzahl", "anzahl_gemeinden"])
+    behind = frame["denominator"].where(frame["indicator_id"] != "ARB-03",
+                                        (frame["denominator"] * 12).round())
+    return frame["numerator"].where(count, behind)
+
+
+def _blank(out: pd.DataFrame, suppressed: pd.Series) -> pd.DataFrame:
+    out.loc[suppressed.to_numpy(dtype=bool), ["numerator", "denominator", "value"]] = np.nan
+    out["is_suppressed"] = out["is_suppressed"].astype(bool) | suppressed.to_numpy(dtype=bool)
+    return out
+
+
+def apply_primary(frame: pd.DataFrame) -> pd.DataFrame:
     """Primary confidentiality rule: a count of 1 or 2, or a rate whose numerator or
     denominator is 1 or 2, loses numerator, denominator and value. For ARB-03 the rule
-    looks at the integer 12-month sum of stocks (= denominator * 12), not the average."""
+    looks at the integer 12-month sum of stocks (= denominator * 12), not the average.
+    anzahl_gemeinden (municipalities, not people) is never suppressed."""
     out = frame.copy()
-    basis = out["denominator"].where(out["indicator_id"] != "ARB-03",
-                                     (out["denominator"] * 12).round())
-    suppressed = out["numerator"].isin([1, 2]) | basis.isin([1, 2])
-    out.loc[suppressed, ["numerator", "denominator", "value"]] = np.nan
-    out["is_suppressed"] = suppressed.to_numpy(dtype=bool)
-    return out
+    out["is_suppressed"] = False
+    people = out["unit"] != "anzahl_gemeinden"
+    suppressed = people & (out["numerator"].isin([1, 2]) | _figure(out).isin([1, 2]))
+    return _blank(out, suppressed)
+
+
+def secondary_cells(unsuppressed: pd.DataFrame, primary: pd.Series,
+                    catalogue_file: Path = CATALOGUE_FILE) -> dict[int, int]:
+    """The secondary rule of indicators.md, literally: row label -> round in which it was
+    chosen. `unsuppressed` holds the figures before any suppression, `primary` (same index)
+    says which cells the primary rule suppressed."""
+    lists = _catalogue_lines(catalogue_file)
+    figure = _figure(unsuppressed).to_dict()
+    region = unsuppressed["region_code"].to_dict()
+    group_index = {label: lists[i][0].index(g) for label, i, g in
+                   zip(unsuppressed.index, unsuppressed["indicator_id"], unsuppressed["group_code"])}
+
+    # every line as (total, [parts]), by row label
+    lines: list[tuple[object, list]] = []
+    for (indicator, _period), cells in unsuppressed.groupby(["indicator_id", "period"], sort=False):
+        if (cells["unit"] == "anzahl_gemeinden").all():
+            continue  # counts no people: never suppressed
+        groups, partitions = lists[indicator]
+        at = {(r, g): label for label, r, g in zip(cells.index, cells["region_code"], cells["group_code"])}
+        municipalities = sorted({r for r in cells["region_code"] if r != DISTRICT_CODE})
+        for g in groups:  # regional lines
+            lines.append((at[(DISTRICT_CODE, g)], [at[(r, g)] for r in municipalities]))
+        for partition in partitions:  # group lines
+            for r in [DISTRICT_CODE] + municipalities:
+                lines.append((at[(r, "insgesamt")], [at[(r, g)] for g in partition]))
+
+    suppressed = {label for label, hit in primary.items() if hit}
+    chosen_in: dict[int, int] = {}
+    round_no = 0
+    while True:
+        round_no += 1
+        chosen = set()
+        for total, parts in lines:
+            if total in suppressed:
+                continue
+            if sum(1 for p in parts if p in suppressed) != 1:
+                continue
+            candidates = [p for p in parts if p not in suppressed and figure[p] > 0]
+            if candidates:
+                chosen.add(min(candidates, key=lambda p: (figure[p], region[p], group_index[p])))
+            else:
+                chosen.add(total)
+        if not chosen:
+            return chosen_in
+        suppressed |= chosen
+        chosen_in.update({label: round_no for label in chosen})
+
+
+def apply_suppression(frame: pd.DataFrame, catalogue_file: Path = CATALOGUE_FILE) -> pd.DataFrame:
+    """Both confidentiality rules on the unsuppressed grid: primary, then the rounds of the
+    secondary rule."""
+    out = apply_primary(frame)
+    extra = secondary_cells(frame, out["is_suppressed"], catalogue_file)
+    return _blank(out, pd.Series(out.index.isin(list(extra)), index=out.index))
 
 
 def compute_indicators(extract_dir: Path, reference_dir: Path) -> pd.DataFrame:
@@ -587,12 +869,73 @@ def compute_indicators(extract_dir: Path, reference_dir: Path) -> pd.DataFrame:
     return apply_suppression(compute_unsuppressed(extract_dir, reference_dir))
 
 
+KEY = ["indicator_id", "period", "region_code", "group_code"]
+
+
+def differences(published: pd.DataFrame, expected: pd.DataFrame, limit: int = 20) -> list[str]:
+    """How a published `indicator_values` frame differs from the oracle's (empty: equal).
+    Figures compare with an absolute tolerance of 1e-9."""
+    m = published.merge(expected, on=KEY, how="outer", suffixes=("_pub", "_oracle"), indicator=True)
+    problems = []
+    only = m[m["_merge"] != "both"]
+    if len(only):
+        problems.append(f"{len(only)} rows only on one side:\n{only[KEY + ['_merge']].head(limit)}")
+    m = m[m["_merge"] == "both"]
+    for col in ("numerator", "denominator", "value"):
+        a, b = m[f"{col}_pub"].astype(float), m[f"{col}_oracle"].astype(float)
+        bad = ~((a.isna() & b.isna()) | (np.abs(a - b) <= 1e-9))
+        if bad.any():
+            problems.append(f"{col} differs in {bad.sum()} rows:\n"
+                            f"{m.loc[bad, KEY + [f'{col}_pub', f'{col}_oracle']].head(limit)}")
+    for col in ("unit", "region_name"):
+        bad = m[f"{col}_pub"] != m[f"{col}_oracle"]
+        if bad.any():
+            problems.append(f"{col} differs:\n{m.loc[bad, KEY + [f'{col}_pub', f'{col}_oracle']].head(limit)}")
+    bad = m["is_suppressed_pub"].astype(bool) != m["is_suppressed_oracle"].astype(bool)
+    if bad.any():
+        problems.append(f"is_suppressed differs in {bad.sum()} rows:\n"
+                        f"{m.loc[bad, KEY + ['is_suppressed_pub', 'is_suppressed_oracle']].head(limit)}")
+    bad = pd.to_datetime(m["period_end_pub"]) != pd.to_datetime(m["period_end_oracle"])
+    if bad.any():
+        problems.append(f"period_end differs:\n{m.loc[bad, KEY + ['period_end_pub', 'period_end_oracle']].head(limit)}")
+    return problems
+
+
+def suppression_counts(unsuppressed: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
+    """Per indicator: cells, suppressed by the primary rule, added by the secondary rule."""
+    primary = apply_primary(unsuppressed)["is_suppressed"]
+    out = pd.DataFrame({"indicator_id": unsuppressed["indicator_id"], "cells": 1,
+                        "primary": primary.astype(int),
+                        "secondary": (published["is_suppressed"] & ~primary).astype(int)})
+    return out.groupby("indicator_id").sum()
+
+
 if __name__ == "__main__":
-    extract = Path(sys.argv[1])
-    reference = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(__file__).resolve().parents[1] / "dbt_project" / "seeds"
+    import argparse
+
+    ap = argparse.ArgumentParser(description="The oracle over extract files; optionally compared "
+                                             "with a published warehouse")
+    ap.add_argument("extract_dir", type=Path)
+    ap.add_argument("reference_dir", type=Path, nargs="?",
+                    default=Path(__file__).resolve().parents[1] / "dbt_project" / "seeds")
+    ap.add_argument("--published", type=Path, help="published monitoring.duckdb to compare with")
+    args = ap.parse_args()
     started = time.perf_counter()
-    result = compute_indicators(extract, reference)
+    raw = compute_unsuppressed(args.extract_dir, args.reference_dir)
+    result = apply_suppression(raw)
     elapsed = time.perf_counter() - started
-    print(result.groupby("indicator_id").agg(rows=("period", "size"), periods=("period", "nunique"),
-                                             suppressed=("is_suppressed", "sum")).to_string())
-    print(f"{len(result)} rows in {elapsed:.1f} s")
+    counts = suppression_counts(raw, result)
+    counts["periods"] = result.groupby("indicator_id")["period"].nunique()
+    print(counts.to_string())
+    print(f"{len(result)} rows in {elapsed:.1f} s; suppressed: {int(counts['primary'].sum())} by the "
+          f"primary rule, {int(counts['secondary'].sum())} more by the secondary rule")
+    if args.published:
+        import duckdb
+
+        con = duckdb.connect(str(args.published), read_only=True)
+        got = con.execute("SELECT * FROM indicator_values").df()
+        con.close()
+        problems = differences(got, result)
+        print("\n".join(problems) if problems else
+              f"published = oracle: {len(got)} rows, {got['indicator_id'].nunique()} indicators")
+        sys.exit(1 if problems else 0)

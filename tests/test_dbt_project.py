@@ -353,11 +353,29 @@ def built(tmp_path_factory) -> dict:
 
 
 def value(db: Path, indicator: str, period: str, region: str, group: str = "insgesamt") -> tuple:
-    rows = fetch(db, """SELECT numerator, denominator, value, is_suppressed FROM marts.indicator_values
-                        WHERE indicator_id = ? AND period = ? AND region_code = ? AND group_code = ?""",
+    """(numerator, denominator, value, is_suppressed) of a cell under the primary rule: the
+    figures below were derived by hand for the formulas and the primary rule. The published
+    row must equal it, or be suppressed by the secondary rule (round >= 1, all NULL); that rule
+    is tested on its own (test_suppression_rule_holds_everywhere, tests/test_suppression.py)."""
+    rows = fetch(db, """
+        SELECT CASE WHEN s.suppression_round = 0 THEN NULL ELSE u.numerator END,
+               CASE WHEN s.suppression_round = 0 THEN NULL ELSE u.denominator END,
+               CASE WHEN s.suppression_round = 0 THEN NULL ELSE u.value END,
+               coalesce(s.suppression_round = 0, false),
+               s.suppression_round,
+               p.numerator, p.denominator, p.value, p.is_suppressed
+        FROM intermediate.int_indicator_values_unsuppressed u
+        JOIN intermediate.int_indicator_suppression s USING (indicator_id, period, region_code, group_code)
+        JOIN marts.indicator_values p USING (indicator_id, period, region_code, group_code)
+        WHERE indicator_id = ? AND period = ? AND region_code = ? AND group_code = ?""",
                  [indicator, period, region, group])
     assert len(rows) == 1, (indicator, period, region, group, rows)
-    return rows[0]
+    primary, suppression_round, published = rows[0][:4], rows[0][4], rows[0][5:]
+    if suppression_round is not None and suppression_round >= 1:
+        assert published == (None, None, None, True), rows[0]
+    else:
+        assert published == primary, rows[0]
+    return primary
 
 
 # --------------------------------------------------------------------------- tests
@@ -513,11 +531,16 @@ def test_education_housing_demography(built):
 
 def test_suppression_rule_holds_everywhere(built):
     db = built["db"]
+    # round 0 = exactly the primary rule's cells; published suppressed = round 0 or a later
+    # round of the secondary rule; suppressed rows show nothing
     wrong = fetch(db, """
-        SELECT p.* FROM marts.indicator_values p
+        SELECT p.*, s.suppression_round FROM marts.indicator_values p
         JOIN intermediate.int_indicator_values_unsuppressed u USING (indicator_id, period, region_code, group_code)
-        WHERE p.is_suppressed <> (u.unit <> 'anzahl_gemeinden' AND NOT u.is_undefined
-                                  AND (u.numerator IN (1, 2) OR coalesce(u.denominator_count IN (1, 2), false)))
+        JOIN intermediate.int_indicator_suppression s USING (indicator_id, period, region_code, group_code)
+        WHERE coalesce(s.suppression_round = 0, false)
+                <> coalesce(u.unit <> 'anzahl_gemeinden' AND NOT u.is_undefined
+                            AND (u.numerator IN (1, 2) OR u.denominator_count IN (1, 2)), false)
+           OR p.is_suppressed <> (s.suppression_round IS NOT NULL)
            OR (p.is_suppressed AND (p.numerator IS NOT NULL OR p.denominator IS NOT NULL OR p.value IS NOT NULL))""")
     assert wrong == []
     # ARB-03: the rule looks at the 12-month sum; in the first build B's average stock is 2,
@@ -710,6 +733,54 @@ def test_generator_detects_drift_and_a_new_indicator(tmp_path, monkeypatch):
                       "models/marts/wide_arbeit.sql", "models/marts/_marts__wide.yml"}
     assert "arb_05_fluchtkontext" in new[DBT_PROJECT / "models" / "marts" / "_marts__wide.yml"]
     assert '"ARB-05"' in new[DBT_PROJECT / "macros" / "catalogue.sql"]
+
+
+def test_suppression_check_blocks_a_wrong_mart(built, tmp_path):
+    """The blocking mart check assert_suppression_applied passes on the built mart and fails on
+    two wrong ones: a mart with the primary rule only (the secondary cells shown again) and a
+    mart that shows one cell of the primary rule."""
+    select = ["test", "--select", "assert_suppression_applied"]
+    test_id = "test.integrationsmonitor.assert_suppression_applied"
+    work = tmp_path / "work"
+    good = tmp_path / "good" / "internal.duckdb"
+    good.parent.mkdir()
+    shutil.copy(built["full_db"], good)
+    run_dbt(select, good, work)
+    assert run_results(work)[test_id] == "pass"
+    check_sql = next((work / "target" / "compiled").rglob("assert_suppression_applied.sql")).read_text()
+    rounds = dict(fetch(good, """SELECT coalesce(suppression_round > 0, false), count(*)
+                                 FROM intermediate.int_indicator_suppression
+                                 WHERE suppression_round IS NOT NULL GROUP BY 1"""))
+    assert rounds.get(True, 0) > 0 and rounds.get(False, 0) > 0  # both rules at work on this data
+
+    show_again = """UPDATE marts.indicator_values p
+                    SET is_suppressed = false, numerator = u.numerator, denominator = u.denominator, value = u.value
+                    FROM intermediate.int_indicator_values_unsuppressed u, intermediate.int_indicator_suppression s
+                    WHERE u.indicator_id = p.indicator_id AND u.period = p.period
+                      AND u.region_code = p.region_code AND u.group_code = p.group_code
+                      AND s.indicator_id = p.indicator_id AND s.period = p.period
+                      AND s.region_code = p.region_code AND s.group_code = p.group_code AND {which}"""
+    cases = {
+        "primary_only": ("s.suppression_round > 0", "line with exactly one suppressed part"),
+        "primary_cell_shown": ("""s.suppression_round = 0
+                                  AND concat_ws('|', s.indicator_id, s.period, s.region_code, s.group_code) = (
+                                      SELECT min(concat_ws('|', indicator_id, period, region_code, group_code))
+                                      FROM intermediate.int_indicator_suppression WHERE suppression_round = 0)""",
+                               "primary rule not applied"),
+    }
+    for name, (which, problem) in cases.items():
+        wrong = tmp_path / name / "internal.duckdb"
+        wrong.parent.mkdir()
+        shutil.copy(good, wrong)
+        con = duckdb.connect(str(wrong))
+        changed = con.execute(show_again.format(which=which)).fetchone()[0]
+        con.close()
+        assert changed > 0, name
+        proc = run_dbt(select, wrong, work, check=False)
+        assert proc.returncode != 0, name
+        assert run_results(work)[test_id] == "fail", name
+        problems = {r[-1] for r in fetch(wrong, check_sql)}
+        assert any(problem in p for p in problems), (name, problems)
 
 
 def test_generator_rejects_an_unknown_publication_rule(tmp_path):

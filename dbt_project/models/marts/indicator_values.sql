@@ -1,26 +1,28 @@
--- The published indicator set (warehouse.md): all indicators on the dense grid with the
--- rule of confidentiality of indicators.md applied. Aggregates only.
---   count: suppressed when its value is 1 or 2;
---   rate:  suppressed when its numerator or the count behind its denominator is 1 or 2
---          (ARB-03: the 12-month sum of stocks, not the average);
---   suppressed: numerator, denominator and value NULL. A 0 is shown.
+-- The published indicator set (warehouse.md): all indicators on the dense grid with both rules
+-- of confidentiality of indicators.md applied. Aggregates only. Which cells are suppressed
+-- (primary rule, then the rounds of the secondary rule) is decided in
+-- int_indicator_suppression; a suppressed cell shows NULL numerator, denominator and value.
+-- A 0 is shown.
 
 with unsuppressed as (
     select * from {{ ref('int_indicator_values_unsuppressed') }}
 ),
 
+suppression as (
+    select indicator_id, period, region_code, group_code, is_suppressed
+    from {{ ref('int_indicator_suppression') }}
+),
+
 flagged as (
     select
-        *,
-        -- anzahl_gemeinden counts no people, an undefined cell has no figure: never suppressed
-        coalesce(
-            unit <> 'anzahl_gemeinden' and not is_undefined and (
-                numerator in (1, 2)
-                or (unit in ('prozent', 'je_100', 'je_1000') and denominator_count in (1, 2))
-            ),
-            false
-        ) as is_suppressed
+        unsuppressed.*,
+        suppression.is_suppressed
     from unsuppressed
+    inner join suppression
+        on suppression.indicator_id = unsuppressed.indicator_id
+        and suppression.period = unsuppressed.period
+        and suppression.region_code = unsuppressed.region_code
+        and suppression.group_code = unsuppressed.group_code
 )
 
 select
