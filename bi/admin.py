@@ -118,9 +118,10 @@ def setup() -> None:
     app = create_app()
     with app.app_context():
         from superset import security_manager
-        from superset.extensions import db
+        from superset.extensions import appbuilder, db
 
-        security_manager.sync_role_definitions()  # what `superset init` does for roles
+        appbuilder.add_permissions(update_perms=True)  # what `superset init` does
+        security_manager.sync_role_definitions()
         user = security_manager.find_user(username=s.admin_user)
         admin_role = security_manager.find_role("Admin")
         if user is None:
@@ -158,7 +159,7 @@ def start(timeout: float = 180) -> None:
     proc = subprocess.Popen(
         [str(BIN / "gunicorn"), "--bind", f"{s.host}:{s.port}", "--workers", str(s.workers),
          "--worker-class", "gthread", "--threads", "8", "--timeout", "120",
-         "--limit-request-line", "0", "--limit-request-field_size", "0",
+         "--limit-request-line", "0", "--limit-request-field_size", "0", "--no-control-socket",
          "superset.app:create_app()"],
         env=superset_env(), cwd=REPO, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
         start_new_session=True)

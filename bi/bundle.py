@@ -69,12 +69,11 @@ def _values_cte(name: str, cols: list[str], rows: list[tuple[str, ...]]) -> str:
     return f"{name}({', '.join(cols)}) AS (VALUES\n    {body})"
 
 
-def _fmt(expr: str) -> str:
-    """German number text of a DOUBLE by unit (PostgreSQL to_char, then swap , and .)."""
-    return (
-        f"translate(to_char({expr}, CASE WHEN v.unit IN ('anzahl', 'anzahl_gemeinden') "
-        f"THEN 'FM999,999,999,990' ELSE 'FM999,999,999,990.0' END), ',.', '.,')"
-    )
+def _fmt(expr: str, counts: str) -> str:
+    """German number text of a DOUBLE (PostgreSQL to_char, then swap , and .): whole
+    numbers where `counts` holds, else one decimal."""
+    return (f"translate(to_char({expr}, CASE WHEN {counts} THEN 'FM999,999,999,990' "
+            f"ELSE 'FM999,999,999,990.0' END), ',.', '.,')")
 
 
 def base_sql(c: cat.Catalogue) -> str:
@@ -89,7 +88,7 @@ def base_sql(c: cat.Catalogue) -> str:
     suffix = " ".join(f"WHEN {_lit(u)} THEN {_lit(s)}" for u, s in UNIT_SUFFIX.items())
     shown = lambda col: (  # noqa: E731
         f"CASE WHEN v.is_suppressed THEN {_lit(SUPPRESSED)} WHEN v.{col} IS NULL THEN {_lit(NO_VALUE)} "
-        f"ELSE {_fmt('v.' + col)} END")
+        f"ELSE {_fmt('v.' + col, f'v.{col} = round(v.{col})')} END")
     return f"""\
 WITH {katalog},
 {gruppen}
@@ -113,7 +112,7 @@ SELECT
   v.unit,
   v.is_suppressed,
   CASE WHEN v.is_suppressed THEN {_lit(SUPPRESSED)} WHEN v.value IS NULL THEN {_lit(NO_VALUE)}
-       ELSE {_fmt('v.value')} || CASE v.unit {suffix} ELSE '' END END AS wert_anzeige,
+       ELSE {_fmt('v.value', "v.unit IN ('anzahl', 'anzahl_gemeinden')")} || CASE v.unit {suffix} ELSE '' END END AS wert_anzeige,
   {shown('numerator')} AS zaehler_anzeige,
   {shown('denominator')} AS nenner_anzeige
 FROM {SCHEMA}.indicator_values v
@@ -164,14 +163,14 @@ _COLUMNS = [
     ("group_code", "Gruppe (Schlüssel)", "STRING", False, None),
     ("gruppe", "Gruppe", "STRING", False, None),
     ("gruppe_reihenfolge", "Gruppe (Reihenfolge)", "STRING", False, None),
-    ("numerator", "Zähler", "FLOAT", False, "leer, wenn geheim gehalten"),
-    ("denominator", "Nenner", "FLOAT", False, "leer bei Anzahlen und wenn geheim gehalten"),
-    ("value", "Wert", "FLOAT", False, "Anzahl oder Quote; leer, wenn geheim gehalten oder undefiniert"),
+    ("numerator", "Zähler (Zahl)", "FLOAT", False, "leer, wenn geheim gehalten"),
+    ("denominator", "Nenner (Zahl)", "FLOAT", False, "leer bei Anzahlen und wenn geheim gehalten"),
+    ("value", "Wert (Zahl)", "FLOAT", False, "Anzahl oder Quote; leer, wenn geheim gehalten oder undefiniert"),
     ("unit", "Einheit", "STRING", False, None),
     ("is_suppressed", "geheim gehalten", "BOOLEAN", False, "Geheimhaltungsregel angewandt"),
-    ("wert_anzeige", "Wert (Anzeige)", "STRING", False, f"Wert als Text; „{SUPPRESSED}“ wenn geheim gehalten"),
-    ("zaehler_anzeige", "Zähler (Anzeige)", "STRING", False, None),
-    ("nenner_anzeige", "Nenner (Anzeige)", "STRING", False, None),
+    ("wert_anzeige", "Wert", "STRING", False, f"Wert als Text; „{SUPPRESSED}“ wenn geheim gehalten"),
+    ("zaehler_anzeige", "Zähler", "STRING", False, f"Zähler als Text; „{SUPPRESSED}“ wenn geheim gehalten"),
+    ("nenner_anzeige", "Nenner", "STRING", False, f"Nenner als Text; „{SUPPRESSED}“ wenn geheim gehalten"),
 ]
 
 
@@ -298,11 +297,10 @@ def indicator_charts(ind: cat.Indicator, ds: dict[str, dict]) -> list[dict]:
         f"Geheim gehaltene Werte: Gebiet mit „{SUPPRESSED}“, ohne Balken.",
         "echarts_timeseries_bar",
         {"x_axis": "gebiet_anzeige", "metrics": [_METRIC], "groupby": ["gruppe"],
-         "adhoc_filters": where, "row_limit": 10000, "orientation": "horizontal",
-         "x_axis_sort": "Wert", "x_axis_sort_asc": True, "x_axis_sort_series_type": "sum",
+         "adhoc_filters": where, "row_limit": 10000, "orientation": "vertical",
          "truncate_metric": True, "show_legend": True, "legendType": "scroll", "legendOrientation": "top",
          "rich_tooltip": True, "y_axis_format": _y_format(ind), "show_value": False,
-         "truncateXAxis": False, "xAxisLabelRotation": 0, "x_axis_title_margin": 0,
+         "truncateXAxis": False, "xAxisLabelRotation": 45, "x_axis_title_margin": 0,
          "stack": None, "annotation_layers": [], "extra_form_data": {}, "color_scheme": "supersetColors"},
         ds["bi_vergleich"])
     table = _chart(
@@ -424,14 +422,14 @@ def _dashboard(key: str, title: str, slug: str, description: str, layout: _Layou
 
 
 def field_dashboard(field: cat.Field, inds: list[cat.Indicator], ds: dict[str, dict],
-                    charts: list[dict], next_id: int) -> tuple[dict, int]:
+                    charts: list[dict], next_id: int, total: str) -> tuple[dict, int]:
     title = f"Integrationsmonitor: {field.name}"
     layout = _Layout(title)
     names = ", ".join(f"{i.id} {i.name_de}" for i in inds) or "noch keine"
     layout.row([("MARKDOWN", {"code": (
         f"## Handlungsfeld {field.name}\n\n{field.intro}\n\nIndikatoren: {names}.\n\n"
         f"{NOTE_SUPPRESSED}\n\n**Filter:** „Gebiet“ wählt die Gemeinden der Zeitreihen (Landkreis "
-        f"voreingestellt), „Gruppe“ die Bevölkerungsgruppe, „Zeitraum“ den Stand von Vergleich und "
+        f"voreingestellt), „Gruppe“ die Bevölkerungsgruppe (ohne Auswahl: alle), „Zeitraum“ den Stand von Vergleich und "
         f"Tabelle (ohne Auswahl: der letzte veröffentlichte). Indikatoren ohne veröffentlichte "
         f"Werte zeigen „Keine Ergebnisse“."
     )}, 12, 30)])
@@ -450,14 +448,17 @@ def field_dashboard(field: cat.Field, inds: list[cat.Indicator], ds: dict[str, d
                                           f"{ind.definition}" + (f"\n\n*Hinweis:* {ind.caveats}" if ind.caveats else "")},
                      12, 20)])
         layout.row([("CHART", {"chart": s, "chartId": ids[0]}, 6, 60),
-                    ("CHART", {"chart": c, "chartId": ids[1]}, 6, 60)])
-        layout.row([("CHART", {"chart": t, "chartId": ids[2]}, 12, 50)])
+                    ("CHART", {"chart": t, "chartId": ids[2]}, 6, 60)])
+        layout.row([("CHART", {"chart": c, "chartId": ids[1]}, 12, 70)])
     filters = [
         _native_filter(uid("nf", field.slug, "gebiet")[:8], "Gebiet", "region_name", ds["bi_werte"],
                        "Landkreis und Gemeinden der Zeitreihen", [DISTRICT_NAME],
                        compare_ids + table_ids),
+        # "Insgesamt" preset only where every indicator has that group (SPR-01 has only
+        # fluchtkontext): a preset must never hide an indicator.
         _native_filter(uid("nf", field.slug, "gruppe")[:8], "Gruppe", "gruppe", ds["bi_werte"],
-                       "Bevölkerungsgruppe", ["Insgesamt"], []),
+                       "Bevölkerungsgruppe",
+                       [total] if inds and all("insgesamt" in i.groups for i in inds) else None, []),
         _native_filter(uid("nf", field.slug, "zeitraum")[:8], "Zeitraum", "period", ds["bi_werte"],
                        "Stand von Gemeindevergleich und Tabelle (ohne Auswahl: der letzte)", None,
                        series_ids, multi=False),
@@ -530,7 +531,8 @@ def build(c: cat.Catalogue | None = None) -> dict[str, str]:
     d, next_id = overview_dashboard(c, ds, charts, next_id)
     dashboards.append(d)
     for f in c.fields:
-        d, next_id = field_dashboard(f, c.in_field(f.slug), ds, charts, next_id)
+        d, next_id = field_dashboard(f, c.in_field(f.slug), ds, charts, next_id,
+                                     c.group_labels["insgesamt"])
         dashboards.append(d)
 
     def dump(obj: dict) -> str:

@@ -25,6 +25,9 @@ SECRET_KEY, _ = _bi.ensure_secrets()
 SQLALCHEMY_DATABASE_URI = _bi.metadata_dsn
 DATA_DIR = str(_bi.home)
 
+LOG_LEVEL = "WARNING"
+SHOW_STACKTRACE = False
+
 # German UI and number format.
 BABEL_DEFAULT_LOCALE = "de"
 LANGUAGES = {"de": {"flag": "de", "name": "Deutsch"}, "en": {"flag": "us", "name": "English"}}
