@@ -41,14 +41,6 @@ def superset_env() -> dict[str, str]:
     return env
 
 
-def _run(*args: str) -> None:
-    proc = subprocess.run([str(BIN / "superset"), *args], env=superset_env(), cwd=REPO,
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"FEHLER: superset {' '.join(args)} (Code {proc.returncode}):\n"
-                         f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-
-
 def bundle_zip() -> bytes:
     """The committed bundle as a ZIP, with the real connection URIs filled in (in memory only)."""
     import yaml
@@ -68,7 +60,7 @@ def bundle_zip() -> bytes:
     return buf.getvalue()
 
 
-def import_bundle() -> None:
+def import_bundle(app) -> None:
     """Import in-process (the CLI import cannot take the reader's password).
 
     Superset's dashboard import never overwrites the databases, datasets and charts it
@@ -76,10 +68,6 @@ def import_bundle() -> None:
     (new SQL, new chart) reaches an existing installation, and the fixed UUIDs keep
     every object's id, so nothing is duplicated.
     """
-    os.environ.update(superset_env())
-    from superset.app import create_app
-
-    app = create_app()
     with app.app_context():
         from flask import g
         from superset import security_manager
@@ -108,26 +96,33 @@ def import_bundle() -> None:
     print(f"Dashboards importiert: {n} (aus bi/superset; Datenbanken: PostgreSQL als Leserolle, DuckDB-Datei nur lesend)")
 
 
-def setup() -> None:
-    s = get_bi_settings()
-    _, password = s.ensure_secrets()
-    _run("db", "upgrade")
+def _app():
     os.environ.update(superset_env())
     from superset.app import create_app
 
-    app = create_app()
+    return create_app()
+
+
+def setup(app) -> None:
+    """Metadata schema (`superset db upgrade`), roles and permissions (`superset init`) and
+    the admin, in this process: one app start instead of three."""
+    s = get_bi_settings()
+    _, password = s.ensure_secrets()
     with app.app_context():
+        from flask_migrate import upgrade
         from superset import security_manager
         from superset.extensions import appbuilder, db
+        from werkzeug.security import check_password_hash
 
-        appbuilder.add_permissions(update_perms=True)  # what `superset init` does
+        upgrade()
+        appbuilder.add_permissions(update_perms=True)
         security_manager.sync_role_definitions()
         user = security_manager.find_user(username=s.admin_user)
-        admin_role = security_manager.find_role("Admin")
         if user is None:
             security_manager.add_user(s.admin_user, "Integrationsmonitor", "Admin",
-                                      f"{s.admin_user}@localhost", admin_role, password=password)
-        else:
+                                      f"{s.admin_user}@localhost", security_manager.find_role("Admin"),
+                                      password=password)
+        elif not check_password_hash(user.password, password):
             security_manager.reset_password(user.id, password)
         db.session.commit()
     print(f"Superset-Metadaten in {s.metadata_dsn.rsplit('@', 1)[-1]}, Administrator {s.admin_user}")
@@ -197,13 +192,14 @@ def stop() -> None:
 def main(argv: list[str]) -> int:
     cmd = argv[0] if argv else "up"
     if cmd == "up":
-        setup()
-        import_bundle()
+        app = _app()
+        setup(app)
+        import_bundle(app)
         start()
     elif cmd == "setup":
-        setup()
+        setup(_app())
     elif cmd == "import":
-        import_bundle()
+        import_bundle(_app())
     elif cmd == "start":
         start()
     elif cmd == "stop":

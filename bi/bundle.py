@@ -478,8 +478,8 @@ def overview_dashboard(c: cat.Catalogue, ds: dict[str, dict], charts: list[dict]
     layout.row([("MARKDOWN", {"code": (
         "## Integrationsmonitor Landkreis Esslingen\n\nVeröffentlichter Indikatorensatz (nur "
         "aggregierte, geheimhaltungsgeprüfte Werte). Handlungsfelder:\n\n" + "\n".join(lines)
-        + f"\n\n{NOTE_SUPPRESSED}")}, 5, 70),
-                ("CHART", {"chart": (chart := overview_chart(ds)), "chartId": next_id}, 7, 70)])
+        + f"\n\n{NOTE_SUPPRESSED}")}, 4, 120),
+                ("CHART", {"chart": (chart := overview_chart(ds)), "chartId": next_id}, 8, 120)])
     charts.append(chart)
     filters = [_native_filter(uid("nf", "uebersicht", "feld")[:8], "Handlungsfeld", "handlungsfeld",
                               ds["bi_uebersicht"], "Handlungsfeld", None, [])]
