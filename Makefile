@@ -59,7 +59,7 @@ bi-setup: $(BI_VENV)/.installed
 
 # Superset on 127.0.0.1 against the current published set (README, "BI"): publish it to the
 # PostgreSQL serving schema, then metadata DB, admin, databases, dashboards, server. Idempotent.
-bi: manifest bi-setup
+bi: setup bi-setup
 	$(BIN)/python -m bi.publish
 	$(BI_VENV)/bin/python bi/admin.py up
 

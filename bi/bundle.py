@@ -136,11 +136,17 @@ WHERE w.period_end = (
 
 
 def overview_sql(c: cat.Catalogue) -> str:
+    """The latest district value per indicator: group insgesamt, or the indicator's first
+    group where it has none (SPR-01 counts only fluchtkontext)."""
+    main = ", ".join(f"({_lit(i.id)}, {_lit('insgesamt' if 'insgesamt' in i.groups else i.groups[0])})"
+                     for i in c.indicators)
     return f"""\
 SELECT w.* FROM (
 {base_sql(c)}
 ) w
-WHERE w.region_code = {_lit(DISTRICT_CODE)} AND w.group_code = 'insgesamt'
+JOIN (VALUES {main}) AS hauptgruppe(indicator_id, group_code)
+  ON hauptgruppe.indicator_id = w.indicator_id AND hauptgruppe.group_code = w.group_code
+WHERE w.region_code = {_lit(DISTRICT_CODE)}
   AND w.period_end = (SELECT max(p.period_end) FROM {SCHEMA}.indicator_values p
                       WHERE p.indicator_id = w.indicator_id)"""
 
@@ -320,12 +326,13 @@ def indicator_charts(ind: cat.Indicator, ds: dict[str, dict]) -> list[dict]:
 
 def overview_chart(ds: dict[str, dict]) -> dict:
     return _chart(
-        "uebersicht/tabelle", "Letzter Stand aller Indikatoren (Landkreis, insgesamt)",
-        "Je Indikator der letzte veröffentlichte Zeitraum für den Landkreis Esslingen, Gruppe insgesamt.",
+        "uebersicht/tabelle", "Letzter Stand aller Indikatoren (Landkreis)",
+        "Je Indikator der letzte veröffentlichte Zeitraum für den Landkreis Esslingen, Gruppe "
+        "insgesamt (wo es sie nicht gibt: die erste Gruppe des Indikators).",
         "table",
         {"query_mode": "raw",
-         "all_columns": ["handlungsfeld", "indicator_id", "indikator", "period", "wert_anzeige",
-                         "zaehler_anzeige", "nenner_anzeige"],
+         "all_columns": ["handlungsfeld", "indicator_id", "indikator", "gruppe", "period",
+                         "wert_anzeige", "zaehler_anzeige", "nenner_anzeige"],
          "order_by_cols": [json.dumps(["indicator_id", True])],
          "adhoc_filters": [], "row_limit": 1000, "server_page_length": 0, "include_search": False,
          "extra_form_data": {}},
@@ -517,7 +524,8 @@ def build(c: cat.Catalogue | None = None) -> dict[str, str]:
         "bi_vergleich": _dataset("bi_vergleich", comparison_sql(c), "Werte des im Filter „Zeitraum“ "
                                  "gewählten, sonst des letzten Zeitraums je Indikator.", pg["uuid"], SCHEMA),
         "bi_uebersicht": _dataset("bi_uebersicht", overview_sql(c), "Letzter Wert je Indikator "
-                                  "für den Landkreis, Gruppe insgesamt.", pg["uuid"], SCHEMA),
+                                  "für den Landkreis, Gruppe insgesamt (sonst die erste).",
+                                  pg["uuid"], SCHEMA),
     }
     duck_values = _dataset(
         "indicator_values", None, "Die Tabelle indicator_values der veröffentlichten DuckDB-Datei.",

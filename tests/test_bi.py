@@ -258,6 +258,12 @@ def test_chart_numbers_equal_published_values(superset, api):
     assert got and all((d["wert_anzeige"] == bundle.SUPPRESSED) == d["is_suppressed"] for d in got)
     assert any(d["is_suppressed"] for d in got) or not any(s for p, *_, s, _ in rows if p == latest)
 
+    # The overview lists every published indicator once (groups without insgesamt included).
+    with duckdb.connect(str(superset["published"]), read_only=True) as con:
+        published = {r[0] for r in con.sql("SELECT DISTINCT indicator_id FROM indicator_values").fetchall()}
+    got = _chart_data(api, _chart(api, "Letzter Stand aller Indikatoren (Landkreis)"), ["indicator_id"])
+    assert sorted(d["indicator_id"] for d in got) == sorted(published)
+
     # The period filter (Jinja in bi_vergleich) picks an earlier period.
     earlier = sorted({per for *_, per in rows})[0]
     got = _chart_data(api, compare, ["gebiet_anzeige", "gruppe"],
