@@ -96,7 +96,7 @@ def get_bi_settings() -> BiSettings:
         metadata_dsn=_require_url(
             "IMON_BI_METADATA_DSN", os.environ.get("IMON_BI_METADATA_DSN") or LOCAL_PG + "imon_superset"),
         serving_dsn=_require_url(
-            "IMON_BI_SERVING_DSN",
+            "IMON_BI_SERVING_DSN (sonst IMON_POSTGRES_DSN)",
             os.environ.get("IMON_BI_SERVING_DSN") or base.postgres_dsn or LOCAL_PG + "imon_serving"),
         reader_role=base.postgres_reader_role,
         reader_password=os.environ.get("IMON_POSTGRES_READER_PASSWORD") or None,
