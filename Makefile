@@ -10,7 +10,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DAGSTER_DISABLE_TELEMETRY := 1
 export IMON_LANDING_DIR IMON_DATA_DIR
 
-.PHONY: setup manifest browser run test bench dev clean
+.PHONY: setup manifest browser run test bench dev clean bi bi-setup bi-stop
 
 # The venv is rebuilt only when the dependency pins change.
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -40,14 +40,33 @@ run: manifest
 	@if [ -f $(IMON_DATA_DIR)/reports/index.html ]; then echo "Bericht:   $(IMON_DATA_DIR)/reports/index.html"; fi
 	@if [ -f $(IMON_DATA_DIR)/reports/dbt-docs/index.html ]; then echo "dbt-Doku:  $(IMON_DATA_DIR)/reports/dbt-docs/index.html"; fi
 
-# Debian's chromium for the report's browser test; best effort (the test skips with a reason
-# where it cannot be installed, e.g. without root or apt).
+# Debian's chromium (report and BI browser tests) and chromium-driver (Selenium, BI test);
+# best effort (the tests skip with a reason where they cannot be installed, e.g. without root or apt).
 browser:
-	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	  || echo "chromium nicht installiert: Browser-Test des Berichts wird übersprungen"; }
+	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	  || echo "chromium/chromium-driver nicht installiert: Browser-Tests werden übersprungen"; }
 
-test: manifest browser
+# Superset (make bi) has a venv of its own: it needs SQLAlchemy 1.4, the project 2.x.
+BI_VENV := .venv-bi
+$(BI_VENV)/.installed: bi/requirements.txt bi/constraints.txt
+	$(PYTHON) -m venv $(BI_VENV)
+	$(BI_VENV)/bin/pip install --quiet --upgrade pip
+	$(BI_VENV)/bin/pip install --quiet -c bi/constraints.txt -r bi/requirements.txt
+	touch $@
+
+bi-setup: $(BI_VENV)/.installed
+
+# Superset on 127.0.0.1 against the current published set (README, "BI"): publish it to the
+# PostgreSQL serving schema, then metadata DB, admin, databases, dashboards, server. Idempotent.
+bi: setup bi-setup
+	$(BIN)/python -m bi.publish
+	$(BI_VENV)/bin/python bi/admin.py up
+
+bi-stop:
+	@if [ -x $(BI_VENV)/bin/python ]; then $(BI_VENV)/bin/python bi/admin.py stop; else echo "Superset läuft nicht."; fi
+
+test: manifest browser bi-setup
 	$(BIN)/pytest -q
 
 bench: manifest
@@ -59,4 +78,4 @@ dev: manifest
 	DAGSTER_HOME=$(CURDIR) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dagster dev -m orchestration.definitions
 
 clean:
-	rm -rf $(VENV) dbt_project/target dbt_project/logs
+	rm -rf $(VENV) $(BI_VENV) dbt_project/target dbt_project/logs
