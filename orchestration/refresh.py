@@ -34,9 +34,9 @@ class Outcome:
     summary: str  # the first line of the outcome (BLOCKIERT / FEHLER / VERÖFFENTLICHT / Nichts Neues)
     reports: list[str] = field(default_factory=list)
     run_id: str | None = None
-    notes: list[str] = field(default_factory=list)  # from the ingest: re-deliveries, files still being written
     details: list[str] = field(default_factory=list)  # the lines after the summary, last one last
     seconds: float | None = None  # the run's one duration (refresh_log.duration_s when published)
+    notes: list[str] = field(default_factory=list)  # from the ingest: re-deliveries, files still being written
 
     @property
     def lines(self) -> list[str]:
