@@ -118,7 +118,7 @@ def superset(refreshed, tmp_path_factory):
     try:
         step("publish", sys.executable, "-m", "bi.publish")  # the two steps of `make bi`
         step("up", str(BI_PY), "bi/admin.py", "up")
-        yield {"url": f"http://127.0.0.1:{port}", "env": env, "data": data, "step": step,
+        yield {"url": f"http://127.0.0.1:{port}", "root": root, "env": env, "data": data, "step": step,
                "timings": timings, "reader_dsn": make_conninfo(f"{base}/{serving}", user=role),
                "published": data / "published" / "monitoring.duckdb"}
     finally:
@@ -343,7 +343,7 @@ class _Net:
 
 def test_dashboards_render_in_browser(superset, api):
     """Every dashboard opens in headless Chromium, each chart's data request succeeds and
-    no chart shows an error; no request leaves 127.0.0.1; screenshots go to docs/."""
+    no chart shows an error; no request leaves 127.0.0.1; screenshots go to docs/ with IMON_UPDATE_SCREENSHOTS=1."""
     url = superset["url"]
     # The content security policy allows the server itself only.
     csp = api.get(f"{url}/superset/dashboard/imon-uebersicht/", timeout=60).headers["Content-Security-Policy"]
@@ -385,7 +385,11 @@ def test_dashboards_render_in_browser(superset, api):
             assert d["dashboard_title"] in driver.page_source
             if d["slug"] in SCREENSHOTS:
                 time.sleep(1.0)  # let the ECharts animation finish
-                driver.save_screenshot(str(DOCS / SCREENSHOTS[d["slug"]]))
+                shot = superset["root"] / SCREENSHOTS[d["slug"]]
+                driver.save_screenshot(str(shot))
+                assert shot.stat().st_size > 20_000, f"{d['slug']}: screenshot looks empty"
+                if os.environ.get("IMON_UPDATE_SCREENSHOTS") == "1":  # tracked files only on request
+                    shutil.copy(shot, DOCS / SCREENSHOTS[d["slug"]])
         net.poll()
         left, blocked = net.outside()
         assert not left, f"requests left 127.0.0.1: {left}"
