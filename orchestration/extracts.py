@@ -1,6 +1,6 @@
 """Extract files (CSV / XLSX) -> typed Arrow tables, per sources/contracts.yml.
 
-Parse and type first, validate later (orchestration/gate.py): this module only finds what
+Parse and type first, validate later (orchestration/gate/): this module only finds what
 stops a file from being read or a value from being typed (sources.md rules 1 and 2:
 R1.encoding, R1.format, R1.sheet, R2.missing_column, R2.format, W.unknown_column).
 

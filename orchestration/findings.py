@@ -1,6 +1,6 @@
 """What a check found in a delivery: the vocabulary shared by the reader (extracts) and the gate.
 
-Kept apart so that extracts.py and gate.py both import it and neither imports the other at run time.
+Kept apart so that extracts.py and the gate (orchestration/gate/) both import it and neither imports the other at run time.
 """
 
 from __future__ import annotations

@@ -140,3 +140,25 @@ def test_checks_fail_on_a_cycle_and_an_upward_import(tmp_path):
         sys.path.remove(str(tmp_path))
     cycles = import_cycles(graph, _project_modules(graph, ["knot"]))
     assert sorted(cycles) == [["knot.a", "knot.b"], ["knot.bottom", "knot.top"]]
+
+
+# Inside the gate package (issue 11), top to bottom like the contract: a module imports only
+# from rows below its own. Kept here, not as a second import-linter contract, so the contract
+# output above stays one contract.
+GATE_LAYERS = [
+    {"orchestration.gate", "orchestration.gate.__main__"},
+    {"orchestration.gate.validate"},
+    {"orchestration.gate.row_rules", "orchestration.gate.cross_file", "orchestration.gate.reports"},
+    {"orchestration.gate.suites"},
+    {"orchestration.gate.rules"},
+]
+
+
+def test_gate_modules_import_one_way():
+    graph = grimp.build_graph("orchestration", cache_dir=None)
+    modules = graph.find_descendants("orchestration.gate") | {"orchestration.gate"}
+    row = {m: i for i, layer in enumerate(GATE_LAYERS) for m in layer}
+    assert sorted(modules - set(row)) == [], "put these gate modules in GATE_LAYERS"
+    upward = sorted((m, i) for m in modules for i in graph.find_modules_directly_imported_by(m) & modules
+                    if row[i] <= row[m])
+    assert upward == [], f"gate modules importing sideways or upwards: {upward}"
