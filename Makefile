@@ -67,7 +67,7 @@ bi-stop:
 	@if [ -x $(BI_VENV)/bin/python ]; then $(BI_VENV)/bin/python bi/admin.py stop; else echo "Superset läuft nicht."; fi
 
 test: manifest browser bi-setup
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 bench: manifest
 	$(BIN)/python tests/bench.py

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import re
+from pathlib import Path
 
 # errno -> what an operator reads; the path follows.
 _ERRNO_TEXT = {
@@ -27,13 +28,42 @@ _ERRNO_TEXT = {
     errno.EHOSTUNREACH: "Rechner nicht erreichbar",
 }
 _ERRNO_RE = re.compile(r"\[Errno (\d+)\] [^:']*(?:: '([^']*)')?")
-_DUCKDB_LOCK_RE = re.compile(r'Could not set lock on file "([^"]+)".*?PID (\d+)', re.S)
+_DUCKDB_LOCK_RE = re.compile(
+    r'Could not set lock on file "(?P<path>[^"]+)"(?:.*?Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\))?',
+    re.S)
 _DUCKDB_OSERR_RE = re.compile(r'(?:Could not write|Could not open|Cannot open) file "([^"]+)": ([^\n]+)', re.I)
 _PG_REFUSED_RE = re.compile(r'connection to server at "([^"]+)"(?: \([^)]*\))?, port (\d+) failed: Connection refused')
 
 
 class PipelineStop(RuntimeError):
     """A refusal whose message already is the German one-line cause (shown as it is)."""
+
+    names = {"PipelineStop"}  # class names, to know them again in Dagster's serialised errors
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        PipelineStop.names.add(cls.__name__)
+
+
+def duckdb_lock_conflict(path, message: str) -> str | None:
+    """The German line for DuckDB's lock conflict on `path`, or None if `message` is something else."""
+    m = _DUCKDB_LOCK_RE.search(message)
+    return held_for_writing(str(path), m.group("pid"), m.group("prog")) if m else None
+
+
+def held_for_writing(path: str, pid: str | None, prog: str | None) -> str:
+    """DuckDB names the holding program and its pid; /proc adds its command line."""
+    who = "einem anderen Programm"
+    if pid:
+        try:
+            cmd = " ".join(Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").replace("\0", " ").split())
+        except OSError:
+            cmd = ""
+        cmd = cmd or prog or ""
+        who = f"Prozess {pid} ({cmd[:80]}{' …' if len(cmd) > 80 else ''})"
+    return (f"{path} ist von {who} zum Schreiben geöffnet, daher kann nichts veröffentlicht werden. "
+            "Dieses Programm beenden oder die Datei dort nur lesend öffnen "
+            "(duckdb.connect(..., read_only=True)), dann erneut aktualisieren.")
 
 
 def from_exception(exc: BaseException) -> str:
@@ -84,15 +114,14 @@ def _plain(cls_name: str, message: str) -> tuple[str, str]:
 def specific_cause(cls_name: str, message: str) -> str | None:
     """The German line for a cause we recognise, else None."""
     cls_name, message = _plain(cls_name, message)
-    if cls_name == PipelineStop.__name__:
+    if cls_name in PipelineStop.names:
         return message.splitlines()[0]
     m = _ERRNO_RE.search(message)
     if m and int(m.group(1)) in _ERRNO_TEXT:
         return f"{_ERRNO_TEXT[int(m.group(1))]}: {m.group(2) or ''}".rstrip(": ")
     m = _DUCKDB_LOCK_RE.search(message)
     if m:
-        return (f"Die Datei {m.group(1)} wird von einem anderen Prozess (PID {m.group(2)}) offen gehalten; "
-                "diesen Prozess beenden (oder nur lesend öffnen) und erneut aktualisieren.")
+        return held_for_writing(m.group("path"), m.group("pid"), m.group("prog"))
     m = _PG_REFUSED_RE.search(message)
     if m:
         where = f"{m.group(1)}:{m.group(2)}"

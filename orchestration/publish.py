@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
+from orchestration.causes import PipelineStop, duckdb_lock_conflict
 from orchestration.settings import pause_point
 
 MARTS_SCHEMA = "marts"
@@ -67,34 +67,14 @@ def sql_literal(text: str | Path) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
-class PublishedFileBusy(RuntimeError):
+class PublishedFileBusy(PipelineStop):
     """Another process holds the published file open for writing (a reader that forgot read_only)."""
 
 
-_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")
-
-
 def busy_error(path: Path, exc: Exception) -> PublishedFileBusy | None:
-    """The German one-line explanation of DuckDB's lock conflict on `path`, or None if `exc`
-    is something else. DuckDB names the holding program and its pid; /proc adds its command line."""
-    text = str(exc)
-    if "Could not set lock" not in text and "Conflicting lock" not in text:
-        return None
-    m = _LOCK_HOLDER.search(text)
-    who = "ein anderes Programm"
-    if m:
-        pid = m.group("pid")
-        try:
-            cmd = " ".join(Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").replace("\0", " ").split())
-        except OSError:
-            cmd = ""
-        cmd = cmd or m.group("prog")
-        who = f"Prozess {pid} ({cmd[:80]}{' …' if len(cmd) > 80 else ''})"
-    return PublishedFileBusy(
-        f"{path} ist von {who} zum Schreiben geöffnet, daher kann nichts veröffentlicht werden. "
-        "Dieses Programm beenden oder die Datei dort nur lesend öffnen "
-        "(duckdb.connect(..., read_only=True)), dann erneut aktualisieren."
-    )
+    """DuckDB's lock conflict on `path` as a one-line German refusal, or None if `exc` is something else."""
+    text = duckdb_lock_conflict(path, str(exc))
+    return PublishedFileBusy(text) if text else None
 
 
 def _connect_published(path: Path) -> duckdb.DuckDBPyConnection:

@@ -152,6 +152,12 @@ def outcome_of(result, settings: Settings, seconds: float | None) -> Outcome:
         return Outcome(EXIT_FAILED, f"FEHLER: {cause}", [], run_id,
                        [f"Laufprotokoll: {run_log} (alles auf der Konsole: imon refresh --verbose)"], seconds)
     row = published_seconds(settings, run_id)
+    caught_up = any(ev.asset_key.to_user_string() == "postgres_serving"
+                    for ev in result.get_asset_materialization_events())
+    if row is None and caught_up:  # the DuckDB set was current; PostgreSQL lagged behind it
+        return Outcome(EXIT_OK, "VERÖFFENTLICHT: PostgreSQL nachgeholt, hält jetzt den veröffentlichten Stand "
+                                f"von {settings.published_db} (dieser unverändert; Dauer {_fmt(seconds)}).",
+                       [], run_id, [], seconds)
     if row is None:  # nothing new after all (e.g. a byte-identical re-delivery): no history row
         return Outcome(EXIT_OK, f"Nichts Neues: veröffentlichter Stand ist aktuell ({settings.published_db}; "
                                 f"Dauer {_fmt(seconds)}).", [], run_id, [], seconds)
