@@ -122,8 +122,6 @@ def cmd_serve_setup(args) -> int:
     return 0
 
 
-EX_USAGE = 64  # sysexits.h: the command line was wrong (2 is reserved for a blocked gate)
-
 _ARGPARSE_DE = (
     (re.compile(r"argument (?:command|BEFEHL): invalid choice: '([^']*)' \(choose from (.*)\)"),
      lambda m: f"Unbekannter Befehl »{m.group(1)}«. Befehle: {m.group(2).replace(chr(39), '')}."),
@@ -159,7 +157,7 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):
         text = next((fn(m) for rx, fn in _ARGPARSE_DE if (m := rx.search(message))), message)
         self.print_usage(sys.stderr)
-        self.exit(EX_USAGE, f"FEHLER: {text} Hilfe: {self.prog} --help\n")
+        self.exit(EXIT_USAGE, f"FEHLER: {text} Hilfe: {self.prog} --help\n")
 
 
 def main(argv: list[str] | None = None) -> int:
