@@ -9,4 +9,4 @@ if sys.argv[1:] == ["write-suites"]:
         print(path)
 else:
     print("usage: python -m orchestration.gate write-suites", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(64)  # a wrong argument (EX_USAGE), as in imon; 2 means a blocked gate
