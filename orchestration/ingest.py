@@ -489,6 +489,7 @@ def _load_or_quarantine(parsed: list, findings: dict, contract: Contract, settin
     from orchestration.gate import file_stats
 
     ok = []
+    warned: dict[str, list[str]] = {}  # note text -> files: one line for a warning many files share
     for p in parsed:
         file_findings = list(p.findings) + list(findings.get(p.path, []))
         errors = [x for x in file_findings if x.severity == "error"]
@@ -496,8 +497,8 @@ def _load_or_quarantine(parsed: list, findings: dict, contract: Contract, settin
         for w in warnings:
             out.warnings.append(f"{p.path.name}: {w.rule} {w.message} ({w.row_count} Zeilen)")
             if not errors and p.table is not None:  # blocked files have their report instead
-                out.notes.append(f"{p.path.name}: {w.message}"
-                                 + (f" ({', '.join(w.values[:5])})" if w.rule == "W.municipality_missing" else ""))
+                text = w.message + (f" ({', '.join(w.values[:5])})" if w.rule == "W.municipality_missing" else "")
+                warned.setdefault(text, []).append(p.path.name)
         if errors or p.table is None:
             q = _quarantine(settings, p, file_findings, stamp, log)
             out.quarantined.append(q)
@@ -519,6 +520,9 @@ def _load_or_quarantine(parsed: list, findings: dict, contract: Contract, settin
         )
         _write_once(p.data, settings.data_dir / version.archive_path)  # the bytes checksummed and gated
         ok.append((p, version, len(warnings)))
+    for text, names in warned.items():
+        out.notes.append(f"{names[0]}: {text}" if len(names) == 1
+                         else f"{len(names)} Dateien ({names[0]} … {names[-1]}): {text}")
     # Two files of one period in one batch (a re-delivery beside the original): loaded one after
     # the other, the later name last, as they were sorted.
     while ok:

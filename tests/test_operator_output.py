@@ -238,6 +238,17 @@ def test_one_duration_for_a_run_and_initial_mode(refreshed):
     assert not any(" of " in ln and "START" in ln for ln in out.splitlines())  # dbt node lines: run log only
 
 
+def test_a_warning_many_files_share_is_one_line(refreshed):
+    """The first load of the generated history: over-occupancy in many monthly XLSX files is one
+    note naming the count and the first and last file, not a line per file."""
+    out = (refreshed / "first-refresh.out").read_text()
+    notes = [ln for ln in out.splitlines() if ln.startswith("Hinweis: ") and "Überbelegung" in ln]
+    assert len(notes) == 1, notes
+    n = len(list((refreshed / "data" / "archive").rglob("unterbringung_*.xlsx*")))
+    m = re.match(r"Hinweis: (\d+) Dateien \(unterbringung_\S+\.xlsx … unterbringung_\S+\.xlsx\): Belegt", notes[0])
+    assert m and 2 <= int(m.group(1)) <= n, (notes[0], n)
+
+
 # --- the pseudonym key is checked ----------------------------------------------------------------
 
 
