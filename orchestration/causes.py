@@ -10,6 +10,10 @@ import errno
 import re
 from pathlib import Path
 
+# The exit codes of imon and the developer commands: 2 is reserved for a blocked gate, so a
+# wrong argument gets 64 (sysexits EX_USAGE).
+EXIT_OK, EXIT_FAILED, EXIT_BLOCKED, EXIT_USAGE = 0, 1, 2, 64
+
 # errno -> what an operator reads; the path follows.
 _ERRNO_TEXT = {
     errno.EROFS: "Schreibgeschütztes Dateisystem",

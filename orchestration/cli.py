@@ -13,9 +13,8 @@ import secrets
 import sys
 from pathlib import Path
 
+from orchestration.causes import EXIT_USAGE
 from orchestration.settings import get_settings
-
-EXIT_USAGE = 64  # a wrong argument (sysexits EX_USAGE); 2 is reserved for a blocked gate
 
 
 def _demo_key() -> None:

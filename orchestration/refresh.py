@@ -15,12 +15,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestration.causes import PipelineStop, from_chain
+from orchestration.causes import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, PipelineStop, from_chain
 from orchestration.pending import pending
 from orchestration.runlock import LockTimeout, refresh_lock  # noqa: F401 (LockTimeout: for callers)
 from orchestration.settings import Settings, get_settings, quiet_telemetry
-
-EXIT_OK, EXIT_FAILED, EXIT_BLOCKED = 0, 1, 2
 
 NEXT_STEP_GATE = ("Datei beim Lieferanten korrigieren lassen und unter demselben Namen erneut in den "
                   "Posteingang legen; die nächste Aktualisierung prüft sie erneut.")

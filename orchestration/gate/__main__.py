@@ -2,6 +2,7 @@
 
 import sys
 
+from orchestration.causes import EXIT_USAGE
 from orchestration.gate.suites import write_suites
 
 if sys.argv[1:] == ["write-suites"]:
@@ -9,4 +10,4 @@ if sys.argv[1:] == ["write-suites"]:
         print(path)
 else:
     print("usage: python -m orchestration.gate write-suites", file=sys.stderr)
-    sys.exit(64)  # a wrong argument (EX_USAGE), as in imon; 2 means a blocked gate
+    sys.exit(EXIT_USAGE)
