@@ -21,7 +21,8 @@ import pytest
 from orchestration.gate import MUNICIPALITIES_GONE_MIN, MUNICIPALITIES_GONE_SHARE
 from sources.contracts import load_contracts
 from sources.faults import FAULTS, FaultNotApplicable, pick_source
-from sources.generator import REFERENCE_DIR, generate
+from sources.generator import generate
+from sources.generators.common import REFERENCE_DIR
 
 C = load_contracts()
 ENCODING = {"utf-8-sig": "utf-8-sig", "cp1252": "cp1252", "utf-8": "utf-8"}
@@ -366,23 +367,24 @@ def test_second_edition_sizes_at_district_scale():
     generate() builds it (the register at district scale), without writing a district's months."""
     import numpy as np
 
-    from sources import generator as g
+    from sources.generators import auslaenderbehoerde, bevoelkerung, gesundheitsamt, jugendamt, sozialamt
+    from sources.generators.common import Reference, month_index
 
-    ref = g._Ref.load()
-    register = g._Foreigners(np.random.default_rng(3), ref, 1.0, g._mi("2022-12"), 5)
-    pop22 = g._population(3, ref, 1.0, 2022, register.population_counts(2022))
+    ref = Reference.load()
+    register = auslaenderbehoerde.Foreigners(np.random.default_rng(3), ref, 1.0, month_index("2022-12"), 5)
+    pop22 = bevoelkerung.population(3, ref, 1.0, 2022, register.population_counts(2022))
     under6 = pop22.loc[pop22["altersgruppe"] == "00-05", "anzahl"].sum()
     assert 26_000 < under6 < 34_000
-    esu = g._esu(3, ref, 1.0, 2022, pop22, 9)
+    esu = gesundheitsamt.esu(3, ref, 1.0, 2022, pop22, 9)
     assert 4_600 < len(esu) < 5_800
-    kita = g._kita(3, ref, 1.0, 2023, pop22)
+    kita = jugendamt.kita(3, ref, 1.0, 2023, pop22)
     assert 17_000 < kita["kinder"].sum() < 21_000
     assert 0.5 < kita["kinder"].sum() / under6 < 0.75  # REG-03: day-care rate of the under-6s
-    care = g._Care(3, ref, 1.0, 9)
+    care = sozialamt.Care(3, ref, 1.0, 9)
     for y in (2022, 2023, 2024):
         n = len(care.frame(y))
         assert 1_250 < n < 1_650, (y, n)
-    assert g.CARE_PERSONS == 1_400 and g.ESU_CHILDREN == 5_200 and g.KITA_CHILDREN == 19_000
+    assert sozialamt.CARE_PERSONS == 1_400 and gesundheitsamt.ESU_CHILDREN == 5_200 and jugendamt.KITA_CHILDREN == 19_000
 
 
 def test_esu_rows_follow_the_contract_and_vary(years):

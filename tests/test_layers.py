@@ -13,6 +13,7 @@ import tomllib
 from pathlib import Path
 
 import grimp
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 LINT_IMPORTS = str(Path(sys.executable).with_name("lint-imports"))
@@ -154,11 +155,21 @@ GATE_LAYERS = [
 ]
 
 
-def test_gate_modules_import_one_way():
-    graph = grimp.build_graph("orchestration", cache_dir=None)
-    modules = graph.find_descendants("orchestration.gate") | {"orchestration.gate"}
-    row = {m: i for i, layer in enumerate(GATE_LAYERS) for m in layer}
-    assert sorted(modules - set(row)) == [], "put these gate modules in GATE_LAYERS"
+def _generator_layers(modules: set[str]) -> list[set[str]]:
+    """The generator package (issue 17): one module per provider above the shared pieces.
+    Every module but `common` is a provider, so a new source's module is placed by itself;
+    providers never import each other and `common` imports none of them."""
+    common = "sources.generators.common"
+    return [modules - {common}, {common}]
+
+
+@pytest.mark.parametrize("package", ["orchestration.gate", "sources.generators"])
+def test_package_modules_import_one_way(package):
+    graph = grimp.build_graph(package.split(".")[0], cache_dir=None)
+    modules = graph.find_descendants(package) | {package}
+    layers = GATE_LAYERS if package == "orchestration.gate" else _generator_layers(modules)
+    row = {m: i for i, layer in enumerate(layers) for m in layer}
+    assert sorted(modules - set(row)) == [], f"put these modules of {package} in a layer"
     upward = sorted((m, i) for m in modules for i in graph.find_modules_directly_imported_by(m) & modules
                     if row[i] <= row[m])
-    assert upward == [], f"gate modules importing sideways or upwards: {upward}"
+    assert upward == [], f"modules of {package} importing sideways or upwards: {upward}"
