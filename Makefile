@@ -57,7 +57,7 @@ $(BI_VENV)/.installed: bi/requirements.txt bi/constraints.txt
 
 bi-setup: $(BI_VENV)/.installed
 
-# Superset on 127.0.0.1 against the current published set (README, "BI"): publish it to the
+# Superset on 127.0.0.1 against the current published set (docs/bi.md): publish it to the
 # PostgreSQL serving schema, then metadata DB, admin, databases, dashboards, server. Idempotent.
 bi: setup bi-setup
 	$(BIN)/python -m bi.publish

@@ -34,7 +34,7 @@ REFRESH_LOG_DDL = """
 CREATE TABLE IF NOT EXISTS refresh_log (
     refresh_id     VARCHAR,      -- the Dagster run id of the refresh
     published_at   TIMESTAMP,
-    mode           VARCHAR,      -- initial | incremental | full | rebuild (README, "The published warehouse")
+    mode           VARCHAR,      -- initial | incremental | full | rebuild (docs/architecture.md, "The published warehouse")
     fingerprint    VARCHAR,      -- sha256 over the (file name, checksum) pairs below
     file_count     INTEGER,
     files          VARCHAR,      -- JSON list of {file_type, file_name, period, sha256, accepted_by, accepted_reason}

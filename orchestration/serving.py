@@ -316,7 +316,7 @@ def serve_setup_sql(reader_role: str = DEFAULT_READER_ROLE, schema: str = DEFAUL
     PostgreSQL has no per-role "deny": what PUBLIC may, every role may. So TEMPORARY is
     revoked from PUBLIC on the serving database (the owner keeps it), while CONNECT to
     *other* databases of the cluster is left to the DBA (a pg_hba.conf line per role is the
-    precise tool; README "Connecting BI tools"). What the role still sees: the system
+    precise tool; docs/bi.md, "Connecting BI tools"). What the role still sees: the system
     catalogue (names of all schemas, tables, columns, views' definitions, estimated row
     counts), as in every PostgreSQL database.
     """

@@ -50,9 +50,19 @@ sys.path.insert(0, str(REPO))
 PY = sys.executable
 SEEDS = REPO / "dbt_project" / "seeds"
 DOC = REPO / "docs" / "bench.md"
+# docs/bench.md: the measured part above this line is rewritten by every run, the analysis
+# below it is written by hand and kept.
+NOTES_MARK = "<!-- Written by hand from here on: tests/bench.py rewrites the page above this line and keeps the rest. -->"
 BENCH_KEY = "bench-" + "0" * 58  # fixed pseudonym key: generated data only
 BASE_ENV = dict(os.environ)
 MIB = 1024 * 1024
+
+
+def write_doc(measured: str, doc: Path = DOC) -> None:
+    """Write the measured part of the page; the hand-written notes after NOTES_MARK stay."""
+    old = doc.read_text(encoding="utf-8") if doc.exists() else ""
+    notes = old[old.index(NOTES_MARK):] if NOTES_MARK in old else ""
+    doc.write_text(measured.rstrip("\n") + "\n" + ("\n" + notes if notes else ""), encoding="utf-8")
 
 
 def cache_root() -> Path:
@@ -452,7 +462,7 @@ class Bench:
         self.out_json.write_text(json.dumps(body, indent=1, ensure_ascii=False))
         shutil.copy(self.out_json, self.out_json.with_name(f"latest-{self.meta['mode']}.json"))
         if not self.args.quick and not self.args.no_doc:  # after every measurement: a cut-short run still shows
-            DOC.write_text(self.report(), encoding="utf-8")
+            write_doc(self.report())
 
     complete = False
 
@@ -671,7 +681,7 @@ Latest result of `make bench` (`.venv/bin/python tests/bench.py`), run
 PostgreSQL publish: {self.pg_note}.
 
 Data: synthetic extracts (`sources/generator.py`, seed 1) from {a.start}, scale {a.scale:g} (1.0 = the
-district: ~118,000 foreign residents, ~26,000 SGB II persons). History: {a.months} months; the
+district, sizes in [the README](../README.md#two-commands), "Demo data"). History: {a.months} months; the
 "new month" is the four monthly files of month {a.months + 1} (resp. {a.months // 2 + 1}). The
 scaling series (scales {a.series_scale / 10:g}, {a.series_scale:g}{'' if a.skip_10x else f", {a.series_scale * 10:g}"})
 uses a shorter window ({a.series_months} months) so that 10× stays affordable (~1.3 GB), and leaves out
@@ -744,7 +754,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.redo_incremental and not args.resume:
         ap.error("--redo-incremental needs --resume RUN.json")
     if args.render:  # only re-render docs/bench.md from a saved JSON
-        DOC.write_text(bench.report(), encoding="utf-8")
+        write_doc(bench.report())
         print(bench.report())
         return 0
     t0 = time.perf_counter()

@@ -1,4 +1,4 @@
-"""The README's connection recipes and example queries, run for real.
+"""The connection recipes of docs/bi.md and example queries, run for real.
 
 DuckDB: the published file opened read-only, as analysts and BI tools must open it.
 PostgreSQL: a refresh with IMON_POSTGRES_DSN set publishes the marts; the BI reader role

@@ -687,7 +687,7 @@ def test_second_edition_confidentiality(second):
 
 # (scale, seed) of generated histories refreshed by the real pipeline and compared with the
 # oracle, beside the session fixture's 0.02 / seed 7 (tests/test_pipeline.py). Scale 1.0 is a
-# documented run (README, "Geheimhaltung"): too slow for the suite.
+# documented run (docs/confidentiality.md): too slow for the suite.
 E2E_RUNS = [(0.05, 11), (0.02, 3)]
 
 

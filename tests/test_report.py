@@ -867,7 +867,7 @@ def test_browser_probe_catches_errors_and_network_requests(browser, tmp_path):
 
 
 def save_screenshot(shot: Path, dest: Path) -> None:
-    """The README's screenshots are refreshed only on request (IMON_UPDATE_SCREENSHOTS=1), so a
+    """The screenshots in docs/ are refreshed only on request (IMON_UPDATE_SCREENSHOTS=1), so a
     test run never changes tracked files."""
     if os.environ.get("IMON_UPDATE_SCREENSHOTS") == "1":
         dest.parent.mkdir(exist_ok=True)

@@ -315,7 +315,7 @@ def test_reader_role_reads_marts_and_nothing_else(pg, tmp_path):
 
 
 def test_reader_role_no_temp_tables_and_what_it_still_sees(pg, tmp_path):
-    """What README "Connecting BI tools" says the role can and cannot do, checked on the server."""
+    """What docs/bi.md, "Connecting BI tools", says the role can and cannot do, checked on the server."""
     publish_to_postgres(make_duck(tmp_path / "v1.duckdb", 1), pg.dsn, reader_role=pg.role)
     with psycopg.connect(pg.dsn, autocommit=True) as c:
         c.execute("CREATE SCHEMA IF NOT EXISTS private")

@@ -194,7 +194,7 @@ def _check_summary(context: dg.AssetExecutionContext) -> dict[str, str]:
 
 
 def refresh_mode(first: bool, full: bool, rebuilt: bool) -> str:
-    """refresh_log.mode (README, "The published warehouse"): initial = the first published set;
+    """refresh_log.mode (docs/architecture.md, "The published warehouse"): initial = the first published set;
     full = `imon refresh --full` (every archived file reloaded, every model rebuilt);
     rebuild = the project code changed, every model rebuilt from the raw tables;
     incremental = new or re-delivered files, only their periods re-aggregated."""
