@@ -1,8 +1,11 @@
 """Synthetic extracts in the exact delivery formats of docs/contract/sources.md.
 
 `generate()` simulates the district month by month and writes what each provider would
-deliver. Each provider's simulation is its own module in `sources/generators/`, named like
-its folder in sources/contracts.yml (a new source brings its module and its lines here):
+deliver. Each provider is its own module in `sources/generators/`, named like its folder in
+sources/contracts.yml: its simulation and its `write_*` functions (folder, file name,
+encoding). What stays here is the calendar: which file is due for which window, and what
+one provider's simulation hands to another (a new source brings its module and the line
+saying when its file is due):
 
 - `auslaenderbehoerde`: foreign residents, a persistent register (abh_bestand,
   abh_einbuergerungen);
@@ -39,7 +42,7 @@ from sources.generators import (
     auslaenderbehoerde, bevoelkerung, gesundheitsamt, integration, jobcenter, jugendamt, schulen, sozialamt,
     wohnen,
 )
-from sources.generators.common import Reference, month_index, period_label, write_csv, write_xlsx, year_month
+from sources.generators.common import Reference, month_index, year_month
 
 # Every monthly simulation starts here (or a year before an earlier window), whatever
 # window is written: a later window then continues the same district, so the files an
@@ -131,42 +134,29 @@ def generate(out_dir: Path, start: str = "2023-01", months: int = 24, scale: flo
             register[y] = foreigners.population_counts(y)
         if t < t_start:
             continue
-        lab = period_label(t)
-        written.append(write_csv(out_dir / "jobcenter" / f"jobcenter_{lab}.csv", jc.snapshot(t),
-                                 seed, "utf-8-sig"))
-        # The foreigners office runs Windows: cp1252 and CRLF line ends.
-        abh = out_dir / "auslaenderbehoerde"
-        written.append(write_csv(abh / f"abh_bestand_{lab}.csv", foreigners.snapshot(t), seed, "cp1252", "\r\n"))
-        written.append(write_csv(abh / f"abh_einbuergerungen_{lab}.csv", foreigners.naturalisations(t), seed,
-                                 "cp1252", "\r\n"))
+        written += jobcenter.write_month(out_dir, jc, t, seed)
+        written += auslaenderbehoerde.write_month(out_dir, foreigners, t, seed)
         frame = facilities.frame(t)
-        written.append(write_xlsx(out_dir / "wohnen" / f"unterbringung_{lab}.xlsx", frame, seed, t))
+        written += wohnen.write_month(out_dir, frame, t, seed)
         if m == 12:
-            au = frame[frame["Art"] == "AU"]
-            au_dec[y] = np.bincount(np.searchsorted(ref.ags, au["AGS"].to_numpy(dtype="U8")),
-                                    weights=au["Belegt"].to_numpy(), minlength=len(ref.ags))
+            au_dec[y] = wohnen.au_residents(frame, ref)
     for y, reg in register.items():
         foreign = bevoelkerung.at_least_sgb2(reg, np.maximum(sgb2_peak[y], sgb2_peak[y + 1]))
         pops[y] = bevoelkerung.population(seed, ref, scale, y, foreign)
-        written.append(write_csv(out_dir / "bevoelkerung" / f"bevoelkerung_{y}.csv", pops[y], seed, "utf-8"))
+        written += bevoelkerung.write_year(out_dir, pops[y], y, seed)
 
     schools = schulen.Schools(seed, ref, scale)
     for y in range(year_month(t_start)[0] - 1, year_month(t_end)[0] + 1):
         if t_start <= y * 12 + 9 <= t_end:  # statistics day in October y
-            written.append(write_csv(out_dir / "schulen" / f"schulstatistik_{y}.csv", schools.statistik(y), seed, "utf-8"))
+            written += schulen.write_statistik(out_dir, schools, y, seed)
         if t_start <= (y + 1) * 12 + 6 <= t_end:  # school year y/y+1 ends 31 July y+1
-            written.append(write_csv(out_dir / "schulen" / f"schulabgaenger_{y}.csv", schools.abgaenger(y), seed, "utf-8"))
-            written.append(write_csv(out_dir / "gesundheitsamt" / f"esu_{y}.csv",
-                                     gesundheitsamt.esu(seed, ref, scale, y, pops[y], int(salts[2])), seed, "utf-8"))
+            written += schulen.write_abgaenger(out_dir, schools, y, seed)
+            written += gesundheitsamt.write_year(out_dir, seed, ref, scale, y, pops[y], int(salts[2]))
         if t_start <= y * 12 + 2 <= t_end:  # day-care count on 1 March y, by the population of 31.12.y-1
-            written.append(write_csv(out_dir / "jugendamt" / f"kita_{y}.csv",
-                                     jugendamt.kita(seed, ref, scale, y, pops[y - 1]), seed, "utf-8"))
+            written += jugendamt.write_year(out_dir, seed, ref, scale, y, pops[y - 1])
         if t_start <= y * 12 + 11 <= t_end:  # 31 December y
-            # The social welfare office's case system runs Windows too: cp1252, CRLF.
-            written.append(write_csv(out_dir / "sozialamt" / f"hilfe_zur_pflege_{y}.csv",
-                                     care.frame(y), seed, "cp1252", "\r\n"))
-            written.append(write_csv(out_dir / "integration" / f"engagement_{y}.csv",
-                                     integration.engagement(seed, ref, scale, y, au_dec[y]), seed, "utf-8"))
+            written += sozialamt.write_year(out_dir, care, y, seed)
+            written += integration.write_year(out_dir, seed, ref, scale, y, au_dec[y])
     return sorted(written)
 
 

@@ -729,3 +729,15 @@ def test_fault_not_applicable(tiny, tmp_path):
         FAULTS["R2.null:abh_einbuergerungen"].apply(empty, tmp_path / empty.name)
     with pytest.raises(FaultNotApplicable):
         FAULTS["X.future_date:abh_einbuergerungen"].apply(empty, tmp_path / empty.name)
+
+
+def test_one_generator_module_per_provider():
+    """The generator is split the way the contracts are (issue 17): one module per provider
+    folder of sources/contracts.yml, each writing into its own folder, besides `common`."""
+    providers = {c.provider for c in C.values()}
+    package = Path(__file__).resolve().parent.parent / "sources" / "generators"
+    modules = {p.stem for p in package.glob("*.py")} - {"__init__", "common"}
+    assert modules == providers
+    for name in modules:  # a module writes only into its provider's folder
+        text = (package / f"{name}.py").read_text(encoding="utf-8")
+        assert set(re.findall(r'out_dir / "(\w+)"', text)) == {name}, name

@@ -6,12 +6,14 @@ status progressions (AE -> NE) and naturalisations (a naturalised person leaves
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from sources.generators.common import (
     SEXES, Reference, day_number, draw, format_day, format_days, month_end, month_index, month_start,
-    pseudonyms, triangular, year_month,
+    period_label, pseudonyms, triangular, write_csv, year_month,
 )
 
 FOREIGN_RESIDENTS = 118_000  # the real district, i.e. scale 1.0
@@ -402,3 +404,10 @@ class Foreigners:
         out = np.zeros((len(self.ref.ags), 2, 6), dtype=np.int64)
         np.add.at(out, (c["ags"][a].astype(np.int64), sex, ag), 1)
         return out
+
+
+def write_month(out_dir: Path, sim: Foreigners, t: int, seed: int) -> list[Path]:
+    # The foreigners office runs Windows: cp1252 and CRLF line ends.
+    folder, lab = out_dir / "auslaenderbehoerde", period_label(t)
+    return [write_csv(folder / f"abh_bestand_{lab}.csv", sim.snapshot(t), seed, "cp1252", "\r\n"),
+            write_csv(folder / f"abh_einbuergerungen_{lab}.csv", sim.naturalisations(t), seed, "cp1252", "\r\n")]

@@ -4,10 +4,12 @@ foreigners from the simulated register, Germans from the municipalities' size
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
-from sources.generators.common import Reference
+from sources.generators.common import Reference, write_csv
 
 AGE_GROUPS = np.array(["00-05", "06-14", "15-17", "18-24", "25-64", "65+"])
 # German residents by sex (m, w) x age group, shares of all Germans.
@@ -62,3 +64,7 @@ def population(seed: int, ref: Reference, scale: float, year: int, foreign: np.n
         "staatsangehoerigkeit": np.array(["deutsch", "auslaendisch"])[df["grp"].to_numpy()],
         "anzahl": df["anzahl"].to_numpy(dtype=np.int64),
     })
+
+
+def write_year(out_dir: Path, pop: pd.DataFrame, year: int, seed: int) -> list[Path]:
+    return [write_csv(out_dir / "bevoelkerung" / f"bevoelkerung_{year}.csv", pop, seed, "utf-8")]

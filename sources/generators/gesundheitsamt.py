@@ -6,11 +6,13 @@ it was written in."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from sources.generators.common import (
-    SEXES, Reference, day_number, draw, format_days, pseudonyms, residents,
+    SEXES, Reference, day_number, draw, format_days, pseudonyms, residents, write_csv,
 )
 
 ESU_CHILDREN = 5_200  # examined children a year at scale 1.0
@@ -83,3 +85,9 @@ def esu(seed: int, ref: Reference, scale: float, year: int, pop: pd.DataFrame, s
     })
     # The health office's export is in examination order.
     return df.iloc[np.lexsort((df["kind_id"].to_numpy(), exam))].reset_index(drop=True)
+
+
+def write_year(out_dir: Path, seed: int, ref: Reference, scale: float, year: int, pop: pd.DataFrame,
+               salt: int) -> list[Path]:
+    return [write_csv(out_dir / "gesundheitsamt" / f"esu_{year}.csv", esu(seed, ref, scale, year, pop, salt),
+                      seed, "utf-8")]

@@ -6,10 +6,12 @@ on the window it was written in."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
-from sources.generators.common import Reference, draw
+from sources.generators.common import Reference, draw, write_csv
 
 GREMIEN = np.array(["rat", "ausschuss", "beauftragte", "keins"])
 
@@ -48,3 +50,9 @@ def engagement(seed: int, ref: Reference, scale: float, year: int, au_residents:
         "ehrenamtliche": np.where(silent, "", volunteers.astype(str)),
         "migrantenorganisationen": np.where(orgs_empty, "", orgs.astype(str)),
     })
+
+
+def write_year(out_dir: Path, seed: int, ref: Reference, scale: float, year: int,
+               au_residents: np.ndarray) -> list[Path]:
+    return [write_csv(out_dir / "integration" / f"engagement_{year}.csv",
+                      engagement(seed, ref, scale, year, au_residents), seed, "utf-8")]

@@ -3,11 +3,13 @@ births, unemployment/employment spells, integration courses and job take-ups."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from sources.generators.common import (
-    SEXES, Reference, draw, month_index, period_label, pseudonyms, triangular, year_month,
+    SEXES, Reference, draw, month_index, period_label, pseudonyms, triangular, write_csv, year_month,
 )
 
 SGB2_PERSONS = 26_000  # the real district, i.e. scale 1.0
@@ -254,3 +256,7 @@ class Jobcenter:
             "integrationskurs": IK_VALUES[p["ik"][a]],
             "integration_beschaeftigung": yn[(p["int"][a] & elb).astype(int)],
         })
+
+
+def write_month(out_dir: Path, sim: Jobcenter, t: int, seed: int) -> list[Path]:
+    return [write_csv(out_dir / "jobcenter" / f"jobcenter_{period_label(t)}.csv", sim.snapshot(t), seed, "utf-8-sig")]

@@ -6,10 +6,12 @@ it was written in."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
-from sources.generators.common import Reference, draw, residents
+from sources.generators.common import Reference, draw, residents, write_csv
 
 KITA_CHILDREN = 19_000  # children under 6 in day care on 1 March
 
@@ -62,3 +64,9 @@ def kita(seed: int, ref: Reference, scale: float, year: int, pop_before: pd.Data
         "familiensprache": np.array(["deutsch", "nicht_deutsch"])[df["spr"].to_numpy()],
         "kinder": df["kinder"].to_numpy(dtype=np.int64),
     })
+
+
+def write_year(out_dir: Path, seed: int, ref: Reference, scale: float, year: int,
+               pop_before: pd.DataFrame) -> list[Path]:
+    return [write_csv(out_dir / "jugendamt" / f"kita_{year}.csv", kita(seed, ref, scale, year, pop_before),
+                      seed, "utf-8")]

@@ -3,10 +3,12 @@ school, grade, nationality and sex, and leavers per municipality."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
-from sources.generators.common import Reference, draw
+from sources.generators.common import Reference, draw, write_csv
 
 SCHOOLS = 170  # the real district, i.e. scale 1.0
 MIN_SCHOOLS = 8
@@ -174,3 +176,11 @@ class Schools:
             "staatsangehoerigkeit": df["staatsangehoerigkeit"].to_numpy(),
             "geschlecht": df["geschlecht"].to_numpy(), "anzahl": df["anzahl"].to_numpy(dtype=np.int64),
         })
+
+
+def write_statistik(out_dir: Path, schools: Schools, year: int, seed: int) -> list[Path]:
+    return [write_csv(out_dir / "schulen" / f"schulstatistik_{year}.csv", schools.statistik(year), seed, "utf-8")]
+
+
+def write_abgaenger(out_dir: Path, schools: Schools, year: int, seed: int) -> list[Path]:
+    return [write_csv(out_dir / "schulen" / f"schulabgaenger_{year}.csv", schools.abgaenger(year), seed, "utf-8")]

@@ -6,10 +6,12 @@ file of a year does not depend on the window it was written in."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
-from sources.generators.common import SEXES, Reference, draw, pseudonyms
+from sources.generators.common import SEXES, Reference, draw, pseudonyms, write_csv
 
 CARE_PERSONS = 1_400  # people on long-term care assistance (Hilfe zur Pflege) on 31 December
 CARE_ORIGIN = 2010  # the care register is simulated year by year from here
@@ -103,3 +105,9 @@ class Care:
             "leistungsort": np.where(c["stat"][a], "stationaer", "ambulant"),
             "pflegegrad": c["grade"][a] + 1,
         })
+
+
+def write_year(out_dir: Path, sim: Care, year: int, seed: int) -> list[Path]:
+    # The social welfare office's case system runs Windows too: cp1252, CRLF.
+    return [write_csv(out_dir / "sozialamt" / f"hilfe_zur_pflege_{year}.csv", sim.frame(year), seed, "cp1252",
+                      "\r\n")]

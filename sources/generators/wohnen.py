@@ -3,10 +3,12 @@ VU and the municipalities' AU, with occupancy, status mix and moves out."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
-from sources.generators.common import Reference, draw, month_end
+from sources.generators.common import Reference, draw, month_end, period_label, write_xlsx
 
 FACILITIES = 180  # the real district, i.e. scale 1.0
 MIN_FACILITIES = 6
@@ -93,3 +95,14 @@ class Facilities:
             "davon_Duldung": davon[:, 2], "davon_Sonstige": davon[:, 3], "Auszuege_privat": auszug,
         })
         return df.iloc[order].reset_index(drop=True)
+
+
+def write_month(out_dir: Path, frame: pd.DataFrame, t: int, seed: int) -> list[Path]:
+    return [write_xlsx(out_dir / "wohnen" / f"unterbringung_{period_label(t)}.xlsx", frame, seed, t)]
+
+
+def au_residents(frame: pd.DataFrame, ref: Reference) -> np.ndarray:
+    """Residents in follow-up accommodation (AU) per municipality, from a month's frame."""
+    au = frame[frame["Art"] == "AU"]
+    return np.bincount(np.searchsorted(ref.ags, au["AGS"].to_numpy(dtype="U8")),
+                       weights=au["Belegt"].to_numpy(), minlength=len(ref.ags))
