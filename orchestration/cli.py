@@ -34,7 +34,8 @@ def _demo_key() -> None:
 
 def cmd_refresh(args) -> int:
     from orchestration.causes import from_exception
-    from orchestration.refresh import EXIT_FAILED, run_refresh
+    from orchestration.notify import after_refresh
+    from orchestration.refresh import EXIT_FAILED, Outcome, run_refresh
 
     try:
         if args.demo:
@@ -45,13 +46,19 @@ def cmd_refresh(args) -> int:
             import traceback
 
             traceback.print_exc()
-        print(f"FEHLER: {from_exception(e)}", flush=True)
-        return EXIT_FAILED
+        outcome = Outcome(EXIT_FAILED, f"FEHLER: {from_exception(e)}")
     for n in outcome.notes:
         print(f"Hinweis: {n}")
     for line in outcome.lines:
         print(line)
     sys.stdout.flush()
+    # The mail after the console: a slow relay must not hold back the outcome; the exit code
+    # stays the refresh's whatever the mail does.
+    try:
+        settings = get_settings()
+    except ValueError:  # a bad IMON_TODAY: the refresh already said so in its outcome
+        return outcome.exit_code
+    after_refresh(outcome, settings, log=lambda m: print(m, flush=True))
     return outcome.exit_code
 
 
@@ -91,7 +98,12 @@ def cmd_status(args) -> int:
     from orchestration.status import print_status
 
     try:
-        return print_status(get_settings(), limit=args.limit)
+        settings = get_settings()
+    except ValueError as e:  # a bad IMON_TODAY
+        print(f"FEHLER: {e}", flush=True)
+        return 1
+    try:
+        return print_status(settings, limit=args.limit)
     except (LandingDirMissing, PublishedFileBusy) as e:
         print(f"FEHLER: {e}", flush=True)
         return 1
