@@ -96,10 +96,19 @@ class Settings:
         return self.data_dir / "bench"
 
 
+def data_dir() -> Path:
+    """IMON_DATA_DIR alone (causes.py needs it for a full disk, whatever else is set wrong)."""
+    return _path("IMON_DATA_DIR", "data")
+
+
+def landing_dir() -> Path:
+    return _path("IMON_LANDING_DIR", "data/landing")
+
+
 def get_settings() -> Settings:
     return Settings(
-        landing_dir=_path("IMON_LANDING_DIR", "data/landing"),
-        data_dir=_path("IMON_DATA_DIR", "data"),
+        landing_dir=landing_dir(),
+        data_dir=data_dir(),
         pseudonym_key=os.environ.get("IMON_PSEUDONYM_KEY") or None,
         postgres_dsn=os.environ.get("IMON_POSTGRES_DSN") or None,
         postgres_reader_role=os.environ.get("IMON_POSTGRES_READER_ROLE") or "imon_reader",
