@@ -94,3 +94,34 @@ def test_a_full_disk_is_named_with_free_and_needed_space(refreshed, next_month_f
     finally:
         con.close()
     assert "2025-02" in periods
+
+
+def test_sqlite_and_duckdb_errors_on_a_full_disk_are_named(small_disk, monkeypatch):
+    """The exceptions the storage engines really raise when the disk fills (SQLite: Dagster's
+    run storage; DuckDB: the warehouse), mapped on that disk; on a disk with room, SQLite's
+    I/O error is not called a full disk."""
+    import sqlite3
+
+    from orchestration.causes import from_exception, from_message
+
+    _resize(small_disk, 1024)  # 1 MB
+    monkeypatch.setenv("IMON_DATA_DIR", str(small_disk))
+    con = sqlite3.connect(small_disk / "runs.db")
+    con.execute("CREATE TABLE t (x BLOB)")
+    with pytest.raises(sqlite3.Error) as err:
+        for _ in range(100):
+            con.execute("INSERT INTO t VALUES (randomblob(65536))")
+            con.commit()
+    con.close()
+    line = from_message(type(err.value).__name__, str(err.value))
+    assert line.startswith(f"Kein Speicherplatz mehr auf dem Datenträger: der Datenträger von IMON_DATA_DIR "
+                           f"({small_disk}) ist voll, frei "), (str(err.value), line)
+    with pytest.raises(duckdb.Error) as derr:
+        dcon = duckdb.connect(str(small_disk / "w.duckdb"))
+        dcon.execute("CREATE TABLE t AS SELECT range AS x, md5(range::VARCHAR) AS y FROM range(2000000)")
+        dcon.execute("CHECKPOINT")
+    assert from_exception(derr.value).startswith("Kein Speicherplatz mehr auf dem Datenträger"), str(derr.value)
+    for f in small_disk.iterdir():
+        f.unlink()
+    _resize(small_disk, 200 * 1024)
+    assert from_message("OperationalError", "disk I/O error") == "OperationalError: disk I/O error"
