@@ -58,6 +58,12 @@ def cmd_refresh(args) -> int:
         settings = get_settings()
     except ValueError:  # a bad IMON_TODAY: the refresh already said so in its outcome
         return outcome.exit_code
+    try:
+        from orchestration.data_docs import render_deliveries
+
+        render_deliveries(settings)
+    except Exception as e:  # the page is a view: it never changes the refresh's outcome
+        print(f"Hinweis: Seite der Liefertermine nicht geschrieben ({type(e).__name__}: {e}).", flush=True)
     after_refresh(outcome, settings, log=lambda m: print(m, flush=True))
     return outcome.exit_code
 

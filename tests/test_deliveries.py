@@ -141,3 +141,31 @@ def test_imon_status_lists_overdue_files_for_imon_today(gapped):
     env["IMON_TODAY"] = "25.07.2024"
     proc = imon("status", env=env, check_rc=1)
     assert "FEHLER: IMON_TODAY='25.07.2024' ist kein Datum (erwartet JJJJ-MM-TT" in proc.stdout
+
+
+def test_the_data_docs_have_a_page_of_deliveries(gapped, tmp_path):
+    from orchestration.data_docs import render_deliveries
+    from orchestration.settings import get_settings
+
+    root = tmp_path / "p"
+    shutil.copytree(gapped, root)
+    env = env_for(root / "data", root / "landing")
+    old = dict(os.environ)
+    os.environ.update({k: env[k] for k in ("IMON_DATA_DIR", "IMON_LANDING_DIR")})
+    try:
+        settings = dataclasses.replace(get_settings(), today=date(2025, 10, 1))
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    page = render_deliveries(settings)
+    html = page.read_text(encoding="utf-8")
+    assert page == root / "data" / "reports" / "data-docs" / "lieferungen.html"
+    from orchestration.deliveries import delivery_status, overdue
+
+    n = len(overdue(delivery_status(settings)))  # every month since 2025-03 of four types, the gaps, bevoelkerung 2024
+    assert n > 4 * 5 and "Stand 01.10.2025" in html and f"{n} Lieferung(en) überfällig" in html
+    assert "bevoelkerung_2024.csv (fällig 30.09.2025, 1 Tag(e))" in html
+    assert "2024: fällig 31.03.2025, eingetroffen 02.05.2025" in html  # hilfe_zur_pflege, late
+    assert "noch keine Lieferung" in html and "http" not in html.replace('lang="de"', "")
+    index = (page.parent / "index.html").read_text(encoding="utf-8")
+    assert 'href="lieferungen.html"' in index
