@@ -141,9 +141,46 @@ def test_the_data_team_is_told_once_per_outcome(clone_state, next_month_files, s
     proc, mails = night("2025-03-13", 0)
     assert mails == []
 
-    # 8. The overdue file arrives: one mail that says so.
+    # 8. The overdue file arrives on the 16th; the Ausländerbehörde's files were due on the 15th:
+    #    one mail with both (newly overdue first, the arrival below).
     _deliver(next_month_files["unterbringung"], landing)
-    proc, mails = night("2025-03-14", 0)
+    proc, mails = night("2025-03-16", 0)
     assert len(mails) == 1, mails
-    assert mails[0]["subject"] == "[Integrationsmonitor] EINGETROFFEN: 1 überfällige Lieferung(en)"
-    assert "unterbringung, Zeitraum 2025-02" in mails[0]["text"]
+    assert mails[0]["subject"] == ("[Integrationsmonitor] ÜBERFÄLLIG: abh_bestand_2025-02.csv und 1 weitere "
+                                   "(+ 1 weitere Meldung(en))"), mails[0]["subject"]
+    text = mails[0]["text"]
+    assert "abh_einbuergerungen_2025-02.csv" in text and "eingetroffen" in text
+    assert "unterbringung, Zeitraum 2025-02" in text
+
+    # The Dagster UI shows the same: one freshness check per file type, warning severity.
+    evals = _freshness_checks(data, proc)
+    assert len(evals) == 11, evals
+    assert {k for k, (passed, _) in evals.items() if not passed} == {"raw/abh_bestand", "raw/abh_einbuergerungen"}
+    assert {sev for _, sev in evals.values()} == {"WARN"}
+
+
+def _freshness_checks(data, proc) -> dict[str, tuple[bool, str]]:
+    """asset -> (passed, severity) of the freshness checks of the latest refresh run."""
+    import os
+
+    import dagster as dg
+
+    from orchestration.instance import get_instance
+    from orchestration.settings import get_settings
+
+    old = dict(os.environ)
+    try:
+        os.environ["IMON_DATA_DIR"] = str(data)
+        instance = get_instance(get_settings())
+        run = instance.get_run_records(dg.RunsFilter(job_name="refresh"), limit=1)[0].dagster_run
+        recs = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+                                            limit=1000).records
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    out = {}
+    for r in recs:
+        ev = r.event_log_entry.dagster_event.event_specific_data
+        if ev.check_name == "freshness":
+            out[ev.asset_key.to_user_string()] = (ev.passed, ev.severity.value)
+    return out
