@@ -47,24 +47,27 @@ def cmd_refresh(args) -> int:
 
             traceback.print_exc()
         outcome = Outcome(EXIT_FAILED, f"FEHLER: {from_exception(e)}")
-    for n in outcome.notes:
-        print(f"Hinweis: {n}")
-    for line in outcome.lines:
-        print(line)
-    sys.stdout.flush()
-    # The mail after the console: a slow relay must not hold back the outcome; the exit code
-    # stays the refresh's whatever the mail does.
+    # The deliveries page and the mail before the outcome block: the outcome stays the last
+    # lines (an exit 1 ends with its cause); the exit code stays the refresh's whatever they do.
+    told: list[str] = []
     try:
         settings = get_settings()
     except ValueError:  # a bad IMON_TODAY: the refresh already said so in its outcome
-        return outcome.exit_code
-    try:
-        from orchestration.data_docs import render_deliveries
+        settings = None
+    if settings is not None:
+        try:
+            from orchestration.data_docs import render_deliveries
 
-        render_deliveries(settings)
-    except Exception as e:  # the page is a view: it never changes the refresh's outcome
-        print(f"Hinweis: Seite der Liefertermine nicht geschrieben ({type(e).__name__}: {e}).", flush=True)
-    after_refresh(outcome, settings, log=lambda m: print(m, flush=True))
+            render_deliveries(settings)
+        except Exception as e:  # a view: after a failed refresh its cause says it all
+            if outcome.exit_code == 0:
+                told.append(f"Hinweis: Seite der Liefertermine nicht geschrieben ({type(e).__name__}: {e}).")
+        after_refresh(outcome, settings, log=told.append)
+    for n in outcome.notes:
+        print(f"Hinweis: {n}")
+    for line in [*told, *outcome.lines]:
+        print(line)
+    sys.stdout.flush()
     return outcome.exit_code
 
 

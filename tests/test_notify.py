@@ -99,9 +99,10 @@ def test_the_data_team_is_told_once_per_outcome(clone_state, next_month_files, s
     m = mails[0]
     assert m["subject"] == f"[Integrationsmonitor] BLOCKIERT: {jc.name} (R3.code)", m["subject"]
     assert sorted(m["to"]) == ["daten@lra-es.example", "statistik@lra-es.example"]
-    console = proc.stdout[proc.stdout.index("BLOCKIERT: "):].strip().splitlines()
-    assert [ln for ln in console if not ln.startswith("Benachrichtigung gesendet")] == \
-        [ln for ln in m["text"].splitlines() if ln in console]  # the console's outcome block, word for word
+    lines = proc.stdout.strip().splitlines()
+    console = lines[next(i for i, ln in enumerate(lines) if ln.startswith("BLOCKIERT: ")):]
+    assert console == [ln for ln in m["text"].splitlines() if ln in console]  # the outcome block, word for word
+    assert console[-1].startswith("Was tun: ")  # the outcome stays the console's last lines
     assert f"Datei: {jc.name}" in m["text"] and "R3.code" in m["text"] and "Was tun: " in m["text"]
     assert "Bericht: " + str(data / "quarantine") in m["text"]
     assert not _ids(broken) & set(re.findall(r"[\w-]+", m["text"])), "a pseudonym in the mail"
