@@ -185,3 +185,43 @@ def _freshness_checks(data, proc) -> dict[str, tuple[bool, str]]:
         if ev.check_name == "freshness":
             out[ev.asset_key.to_user_string()] = (ev.passed, ev.severity.value)
     return out
+
+
+def test_a_mail_survives_a_killed_refresh(clone_state, smtp):
+    """The state is written before the mail is sent: a refresh killed while the relay hangs
+    loses nothing, and the next refresh sends the mail (once)."""
+    import json
+    import os
+    import signal
+    import subprocess
+
+    from conftest import BIN, REPO
+
+    inbox, relay = smtp
+    data, landing, env = clone_state()
+    env.update(IMON_NOTIFY_FROM="imon@lra-es.example", IMON_NOTIFY_TO="daten@lra-es.example", IMON_TODAY="2025-03-12")
+    hang = socket.socket()  # a relay that takes the connection and never greets
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(5)
+    state = data / "state" / "notify.json"
+    proc = subprocess.Popen([str(BIN / "imon"), "refresh"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**env, "IMON_NOTIFY_SMTP": f"127.0.0.1:{hang.getsockname()[1]}"})
+    try:
+        deadline = time.time() + 120
+        while not (state.exists() and json.loads(state.read_text())["pending"]):
+            assert proc.poll() is None and time.time() < deadline, proc.communicate()
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        hang.close()
+    kept = json.loads(state.read_text())
+    assert [m["subject"] for m in kept["pending"]] == ["[Integrationsmonitor] ÜBERFÄLLIG: unterbringung_2025-02.xlsx"]
+    assert kept["told_overdue"] == ["unterbringung:2025-02"]
+    assert not [p for p in state.parent.iterdir() if ".tmp-" in p.name]  # no half-written state
+
+    seen = len(inbox.messages)
+    imon("refresh", env={**env, "IMON_NOTIFY_SMTP": relay}, check_rc=0)
+    time.sleep(0.2)
+    assert [m["subject"] for m in inbox.messages[seen:]] == ["[Integrationsmonitor] ÜBERFÄLLIG: unterbringung_2025-02.xlsx"]
+    assert json.loads(state.read_text())["pending"] == []
