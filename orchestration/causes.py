@@ -7,8 +7,12 @@ name and message only), so the same words appear whichever side of the run a fai
 from __future__ import annotations
 
 import errno
+import os
 import re
+import shutil
 from pathlib import Path
+
+from orchestration import settings as _settings
 
 # The exit codes of imon and the developer commands: 2 is reserved for a blocked gate, so a
 # wrong argument gets 64 (sysexits EX_USAGE).
@@ -81,6 +85,8 @@ def from_exception(exc: BaseException) -> str:
     for e in reversed(chain):  # innermost first: the root cause says most
         if isinstance(e, PipelineStop):
             return str(e)
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return full_disk(e.filename, quota=e.errno == errno.EDQUOT)
         if isinstance(e, OSError) and e.errno in _ERRNO_TEXT:
             where = e.filename or ""
             return f"{_ERRNO_TEXT[e.errno]}: {where}".rstrip(": ")
@@ -121,6 +127,8 @@ def specific_cause(cls_name: str, message: str) -> str | None:
     if cls_name in PipelineStop.names:
         return message.splitlines()[0]
     m = _ERRNO_RE.search(message)
+    if m and int(m.group(1)) in (errno.ENOSPC, errno.EDQUOT):
+        return full_disk(m.group(2), quota=int(m.group(1)) == errno.EDQUOT)
     if m and int(m.group(1)) in _ERRNO_TEXT:
         return f"{_ERRNO_TEXT[int(m.group(1))]}: {m.group(2) or ''}".rstrip(": ")
     m = _DUCKDB_LOCK_RE.search(message)
@@ -135,10 +143,62 @@ def specific_cause(cls_name: str, message: str) -> str | None:
     if "password authentication failed" in message or "authentication failed" in message:
         return "PostgreSQL lehnt die Anmeldung ab (Benutzer/Passwort in IMON_POSTGRES_DSN prüfen)."
     if "No space left on device" in message or "database or disk is full" in message:
-        return f"{_ERRNO_TEXT[errno.ENOSPC]}."
+        m = _DUCKDB_OSERR_RE.search(message)
+        return full_disk(m.group(1) if m else None)
+    if "disk I/O error" in message:  # SQLite's word (Dagster's run storage) for a failed write, often a full disk
+        return full_disk(None, only_if_full=True)
     if "Read-only file system" in message:
         return f"{_ERRNO_TEXT[errno.EROFS]}."
     m = _DUCKDB_OSERR_RE.search(message)
     if m:
         return f"Datei {m.group(1)} nicht nutzbar: {m.group(2).strip()}"
     return None
+
+
+def _mb(n: float) -> str:
+    """German number format: 1,5 GB, 20,0 MB."""
+    value, unit = (n / 2**30, "GB") if n >= 2**30 else (n / 2**20, "MB")
+    return f"{value:.1f} {unit}".replace(".", ",")
+
+
+def _existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def space_needed(data_dir: Path, landing_dir: Path) -> int:
+    """About what a refresh writes into IMON_DATA_DIR: a new copy of the published set (it is
+    replaced atomically), the new files twice (archive and warehouse) and 32 MB for Dagster's
+    run storage, dbt's work files and reports."""
+    def size(p: Path) -> int:
+        try:
+            return p.stat().st_size
+        except OSError:
+            return 0
+    inbox = sum(size(f) for f in landing_dir.rglob("*") if f.is_file()) if landing_dir.is_dir() else 0
+    return size(data_dir / "published" / "monitoring.duckdb") + 2 * inbox + 32 * 2**20
+
+
+def full_disk(path: str | os.PathLike | None = None, quota: bool = False, only_if_full: bool = False) -> str | None:
+    """The full disk in words an operator can act on: which disk (the one holding IMON_DATA_DIR,
+    unless the error names a file elsewhere), how much is free and about how much is needed, that
+    nothing is lost, what to do. only_if_full: None when the disk has room (then an I/O error is
+    something else and is named as such)."""
+    data_dir = _settings.data_dir()
+    where = _existing(Path(path)) if path else _existing(data_dir)
+    try:
+        usage = shutil.disk_usage(where)
+        on_data = os.stat(where).st_dev == os.stat(_existing(data_dir)).st_dev
+    except OSError:
+        return None if only_if_full else f"{_ERRNO_TEXT[errno.ENOSPC]}: {where}"
+    needed = space_needed(data_dir, _settings.landing_dir())
+    if only_if_full and usage.free >= needed:
+        return None
+    what = _ERRNO_TEXT[errno.EDQUOT] if quota else _ERRNO_TEXT[errno.ENOSPC]
+    disk = f"IMON_DATA_DIR ({data_dir})" if on_data else str(where)
+    state = "ist voll" if usage.free < needed else "meldet, er sei voll"
+    return (f"{what}: der Datenträger von {disk} {state}, frei {_mb(usage.free)} von {_mb(usage.total)}, "
+            f"eine Aktualisierung braucht etwa {_mb(needed)}. Nichts ist verloren: der veröffentlichte Stand "
+            "bleibt unverändert, neue Dateien liegen im Archiv oder noch im Posteingang. Platz schaffen (oder "
+            "IMON_DATA_DIR auf einen größeren Datenträger legen), dann erneut aktualisieren: imon refresh.")

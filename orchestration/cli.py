@@ -34,7 +34,8 @@ def _demo_key() -> None:
 
 def cmd_refresh(args) -> int:
     from orchestration.causes import from_exception
-    from orchestration.refresh import EXIT_FAILED, run_refresh
+    from orchestration.notify import after_refresh
+    from orchestration.refresh import EXIT_FAILED, Outcome, run_refresh
 
     try:
         if args.demo:
@@ -45,11 +46,26 @@ def cmd_refresh(args) -> int:
             import traceback
 
             traceback.print_exc()
-        print(f"FEHLER: {from_exception(e)}", flush=True)
-        return EXIT_FAILED
+        outcome = Outcome(EXIT_FAILED, f"FEHLER: {from_exception(e)}")
+    # The deliveries page and the mail before the outcome block: the outcome stays the last
+    # lines (an exit 1 ends with its cause); the exit code stays the refresh's whatever they do.
+    told: list[str] = []
+    try:
+        settings = get_settings()
+    except ValueError:  # a bad IMON_TODAY: the refresh already said so in its outcome
+        settings = None
+    if settings is not None:
+        try:
+            from orchestration.data_docs import render_deliveries
+
+            render_deliveries(settings)
+        except Exception as e:  # a view: after a failed refresh its cause says it all
+            if outcome.exit_code == 0:
+                told.append(f"Hinweis: Seite der Liefertermine nicht geschrieben ({type(e).__name__}: {e}).")
+        after_refresh(outcome, settings, log=told.append)
     for n in outcome.notes:
         print(f"Hinweis: {n}")
-    for line in outcome.lines:
+    for line in [*told, *outcome.lines]:
         print(line)
     sys.stdout.flush()
     return outcome.exit_code
@@ -91,7 +107,12 @@ def cmd_status(args) -> int:
     from orchestration.status import print_status
 
     try:
-        return print_status(get_settings(), limit=args.limit)
+        settings = get_settings()
+    except ValueError as e:  # a bad IMON_TODAY
+        print(f"FEHLER: {e}", flush=True)
+        return 1
+    try:
+        return print_status(settings, limit=args.limit)
     except (LandingDirMissing, PublishedFileBusy) as e:
         print(f"FEHLER: {e}", flush=True)
         return 1

@@ -24,6 +24,7 @@ from pathlib import Path
 ASSETS = Path(__file__).resolve().parent / "report_assets"
 HISTORY = 100  # runs kept
 RUNS = "runs"
+DELIVERIES = "lieferungen.html"  # the delivery calendar page (render_deliveries)
 
 # The messages of period rules name the file's period ("erwartet {period_end}"); a validation
 # covers many files at once, so the page says where the expected value comes from.
@@ -142,7 +143,7 @@ def render(docs_dir: Path) -> Path:
         (docs_dir / RUNS / f"{old['run_id']}.html").unlink(missing_ok=True)
     runs = runs[:HISTORY]
     for entry in docs_dir.iterdir():
-        if entry.name in (RUNS, "index.html") or entry.name.startswith("."):
+        if entry.name in (RUNS, "index.html", DELIVERIES) or entry.name.startswith("."):
             continue
         if entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)
@@ -159,3 +160,25 @@ def render(docs_dir: Path) -> Path:
     index = docs_dir / "index.html"
     _write(index, env.get_template("data_docs_index.html").render(runs=runs, history=HISTORY, generated=now))
     return index
+
+
+def render_deliveries(settings) -> Path:
+    """`lieferungen.html`: per file type the last period received and when, the next due date,
+    what is overdue and what arrived late (orchestration/deliveries.py, as of Settings.today).
+    Written after every refresh; names of files and periods only."""
+    from orchestration.deliveries import delivery_status, overdue, period_label
+
+    statuses = delivery_status(settings)
+    rows = []
+    for s in statuses:
+        rows.append({**s.__dict__,
+                     "last_label": period_label(s.file_type, s.last_period) if s.last_period else None,
+                     "next_label": period_label(s.file_type, s.next_period) if s.next_period else None})
+    docs_dir = settings.reports_dir / "data-docs"
+    path = docs_dir / DELIVERIES
+    _write(path, _env().get_template("data_docs_deliveries.html").render(
+        statuses=rows, today=settings.today, n_overdue=len(overdue(statuses)),
+        generated=datetime.now().isoformat(timespec="seconds")))
+    if not (docs_dir / "index.html").exists():
+        render(docs_dir)  # the index links here
+    return path

@@ -3,14 +3,14 @@
 import dagster as dg
 
 from orchestration.defs.assets import ingest_assets, monitoring_models, postgres_serving, published_warehouse, report
-from orchestration.defs.checks import mart_checks
+from orchestration.defs.checks import delivery_freshness, mart_checks
 from orchestration.defs.jobs import inbox_sensor, nightly_refresh, refresh_job
 from orchestration.defs.loggers import imon_logger
 from orchestration.defs.resources import RefreshRun, make_dbt_resource
 
 defs = dg.Definitions(
     assets=[*ingest_assets, monitoring_models, published_warehouse, postgres_serving, report],
-    asset_checks=mart_checks,
+    asset_checks=[*mart_checks, delivery_freshness],
     jobs=[refresh_job],
     schedules=[nightly_refresh],
     sensors=[inbox_sensor],

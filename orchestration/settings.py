@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +35,18 @@ class Settings:
     postgres_dsn: str | None
     postgres_reader_role: str
     lock_timeout_s: float
+    # The date the overdue computation uses (IMON_TODAY; unset: today in Europe/Berlin).
+    today: date | None = None
+    # Notifications (warehouse.md, "The data team is told"): all three of smtp, from, to set = on.
+    notify_smtp: str | None = None  # host:port of the mail relay
+    notify_smtp_user: str | None = None
+    notify_smtp_password: str | None = None
+    notify_from: str | None = None
+    notify_to: tuple[str, ...] = ()
+
+    @property
+    def notify_enabled(self) -> bool:
+        return bool(self.notify_smtp and self.notify_from and self.notify_to)
 
     # Everything below lives in IMON_DATA_DIR (warehouse.md: "everything the pipeline keeps").
     @property
@@ -83,15 +96,44 @@ class Settings:
         return self.data_dir / "bench"
 
 
+def data_dir() -> Path:
+    """IMON_DATA_DIR alone (causes.py needs it for a full disk, whatever else is set wrong)."""
+    return _path("IMON_DATA_DIR", "data")
+
+
+def landing_dir() -> Path:
+    return _path("IMON_LANDING_DIR", "data/landing")
+
+
 def get_settings() -> Settings:
     return Settings(
-        landing_dir=_path("IMON_LANDING_DIR", "data/landing"),
-        data_dir=_path("IMON_DATA_DIR", "data"),
+        landing_dir=landing_dir(),
+        data_dir=data_dir(),
         pseudonym_key=os.environ.get("IMON_PSEUDONYM_KEY") or None,
         postgres_dsn=os.environ.get("IMON_POSTGRES_DSN") or None,
         postgres_reader_role=os.environ.get("IMON_POSTGRES_READER_ROLE") or "imon_reader",
         lock_timeout_s=float(os.environ.get("IMON_LOCK_TIMEOUT", "1800")),
+        today=today_from_env(),
+        notify_smtp=os.environ.get("IMON_NOTIFY_SMTP") or None,
+        notify_smtp_user=os.environ.get("IMON_NOTIFY_SMTP_USER") or None,
+        notify_smtp_password=os.environ.get("IMON_NOTIFY_SMTP_PASSWORD") or None,
+        notify_from=os.environ.get("IMON_NOTIFY_FROM") or None,
+        notify_to=tuple(a.strip() for a in (os.environ.get("IMON_NOTIFY_TO") or "").split(",") if a.strip()),
     )
+
+
+def today_from_env() -> date:
+    """IMON_TODAY=YYYY-MM-DD (tests, dry runs), else today's date in Europe/Berlin: a refresh at
+    00:30 Berlin time is on the new day even though UTC still has the old one."""
+    raw = (os.environ.get("IMON_TODAY") or "").strip()
+    if raw:
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            raise ValueError(f"IMON_TODAY={raw!r} ist kein Datum (erwartet JJJJ-MM-TT, z. B. 2025-03-31)") from None
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo("Europe/Berlin")).date()
 
 
 def quiet_telemetry() -> None:

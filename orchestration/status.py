@@ -88,6 +88,11 @@ def print_status(settings: Settings, limit: int = 10) -> int:
     if p.postgres_behind:
         print("PostgreSQL: hält den veröffentlichten Stand noch nicht (letzte Veröffentlichung dorthin "
               "fehlgeschlagen oder IMON_POSTGRES_DSN neu); die nächste Aktualisierung holt es nach.")
+    print_deliveries(settings)
+    from orchestration.notify import status_lines
+
+    for line in status_lines(settings):
+        print(line)
     print("Letzte Aktualisierungen:")
     history = refresh_history(settings, limit)
     if not history:
@@ -98,3 +103,27 @@ def print_status(settings: Settings, limit: int = 10) -> int:
         files = f"{h['files']} Dateien" if h["files"] is not None else "-"
         print(f"  {when}  {h['outcome']:<18} {files:<12} {dur:>8}  {h['run_id'][:8]}")
     return 0
+
+
+def print_deliveries(settings: Settings) -> None:
+    """Every overdue file (type, period, due date, days overdue) and every file type up to date
+    (warehouse.md, "Overdue deliveries are visible")."""
+    from orchestration.deliveries import delivery_status, period_label
+
+    try:
+        statuses = delivery_status(settings)
+    except Exception as e:  # the warehouse held by a running refresh
+        print(f"Lieferungen: nicht geprüft ({type(e).__name__}); eine Aktualisierung läuft vermutlich.")
+        return
+    late = [o for s in statuses for o in s.overdue]
+    print(f"Lieferungen (Stand {settings.today:%d.%m.%Y}): {len(late)} überfällig")
+    for o in late:
+        print(f"  ÜBERFÄLLIG {o.line()}")
+    for s in statuses:
+        if s.overdue:
+            continue
+        if s.last_period is None:
+            print(f"  {s.file_type:<20} noch keine Lieferung (wird erst ab der ersten Lieferung überwacht)")
+            continue
+        print(f"  {s.file_type:<20} aktuell: zuletzt {period_label(s.file_type, s.last_period)}, "
+              f"nächste {period_label(s.file_type, s.next_period)} fällig am {s.next_due:%d.%m.%Y}")

@@ -6,8 +6,10 @@ can identify inbox files cheaply.
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,6 +36,39 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Due:
+    """When a period's file is due (sources.md, "When files are due"): day `day` of the
+    `months_after`-th month after a month period, or `date` ('dd.mm.') of year YYYY+`years_after`
+    for a year or school-year period `YYYY`."""
+
+    months_after: int | None = None
+    day: int | None = None
+    years_after: int | None = None
+    date: str | None = None
+
+    def of(self, period: str) -> date:
+        if self.months_after is not None:
+            y, m = int(period[:4]), int(period[5:7]) + self.months_after
+            y, m = y + (m - 1) // 12, (m - 1) % 12 + 1
+            return date(y, m, min(self.day, calendar.monthrange(y, m)[1]))  # day 31 in a short month: its last day
+        dd, mm = int(self.date[:2]), int(self.date[3:5])
+        return date(int(period[:4]) + self.years_after, mm, dd)
+
+
+def _due(file_type: str, spec: dict | None, period_kind: str) -> Due:
+    """The calendar row, checked on load: a typo must not silently make a file never overdue."""
+    if not isinstance(spec, dict):
+        raise ValueError(f"{CONTRACTS_FILE.name}: {file_type} hat keinen Liefertermin (due)")
+    due = Due(**spec)
+    ok = (due.months_after is not None and due.day is not None and period_kind == "month") or (
+        due.years_after is not None and isinstance(due.date, str) and period_kind != "month")
+    if not ok:
+        raise ValueError(f"{CONTRACTS_FILE.name}: {file_type}: due {spec!r} passt nicht zu period_kind {period_kind}")
+    due.of("2024-02" if period_kind == "month" else "2023")  # an impossible date ('31.02.', '29.02.') fails here
+    return due
+
+
+@dataclass(frozen=True)
 class Contract:
     file_type: str
     provider: str
@@ -50,6 +85,7 @@ class Contract:
     sheet: str | None = None
     period_date: str | None = None  # 'dd.mm.' for period_of year_date (kita: '01.03.')
     every_municipality_once: bool = False  # rule 7: exactly one row per municipality (engagement)
+    due: Due | None = None  # the delivery calendar row
     _regex: re.Pattern = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -118,6 +154,7 @@ def load_contracts() -> dict[str, Contract]:
             sheet=spec.get("sheet"),
             period_date=spec.get("period_date"),
             every_municipality_once=spec.get("every_municipality_once", False),
+            due=_due(file_type, spec.get("due"), spec["period_kind"]),
         )
     return out
 

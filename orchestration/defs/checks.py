@@ -1,5 +1,9 @@
 """Checks on the built marts that are ours rather than dbt tests: they look across tables.
-Blocking: a failure stops the publish exactly like a bad file (exit 2)."""
+Blocking: a failure stops the publish exactly like a bad file (exit 2).
+
+And one freshness check per file type on its raw asset (the delivery calendar,
+orchestration/deliveries.py): warning severity, never blocking, so an overdue delivery is
+visible in the UI without stopping a refresh."""
 
 
 import dagster as dg
@@ -8,6 +12,7 @@ from orchestration import warehouse as wh
 from orchestration.defs.assets import INDICATOR_VALUES
 from orchestration.publish import FORBIDDEN_COLUMNS, MARTS_SCHEMA, sql_literal
 from orchestration.settings import get_settings, pause_point
+from sources.contracts import load_contracts
 
 
 @dg.asset_check(asset=INDICATOR_VALUES, blocking=True,
@@ -49,3 +54,30 @@ def no_published_period_lost() -> dg.AssetCheckResult:
 
 
 mart_checks = [no_person_level_columns, no_published_period_lost]
+
+
+@dg.multi_asset_check(
+    specs=[dg.AssetCheckSpec("freshness", asset=dg.AssetKey(["raw", ft]), blocking=False,
+                             description=f"Every {ft} file due by today has arrived (delivery calendar, "
+                                         "docs/contract/sources.md; IMON_TODAY sets the date). Warning only.")
+           for ft in load_contracts()],
+    can_subset=True,
+)
+def delivery_freshness(context: dg.AssetCheckExecutionContext):
+    from orchestration.deliveries import delivery_status, period_label
+
+    statuses = {s.file_type: s for s in delivery_status(get_settings())}
+    for key in context.selected_asset_check_keys:
+        s = statuses[key.asset_key.path[-1]]
+        yield dg.AssetCheckResult(
+            asset_key=key.asset_key, check_name="freshness", passed=not s.overdue,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=("; ".join(o.line() for o in s.overdue[:5]) if s.overdue
+                         else "noch keine Lieferung" if s.last_period is None else "alle fälligen Dateien da"),
+            metadata={
+                "overdue": [o.file_name for o in s.overdue],
+                "days_overdue_max": max((o.days for o in s.overdue), default=0),
+                "last_period": period_label(s.file_type, s.last_period) if s.last_period else "-",
+                "next_due": s.next_due.isoformat() if s.next_due else "-",
+            },
+        )
