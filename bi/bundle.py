@@ -261,10 +261,11 @@ _METRIC = {"expressionType": "SQL", "sqlExpression": "MAX(value)", "label": "Wer
            "hasCustomLabel": True, "optionName": "metric_wert"}
 
 
-def _query_context(params: dict, columns: list[str], metrics: list, orderby: list) -> str:
+def _query_context(params: dict, columns: list[str], metrics: list | None, orderby: list) -> str:
     """The chart's saved query (what GET /api/v1/chart/{id}/data/, alerts and reports,
     thumbnails and cache warm-up run): the chart's own filters, columns and metrics, no
-    dashboard filter. The import puts the dataset's real id in place of 0."""
+    dashboard filter. metrics None = raw rows (an empty list would mean GROUP BY). The
+    import puts the dataset's real id in place of 0."""
     query = {
         "filters": [{"col": f["subject"], "op": f["operator"], "val": f["comparator"]}
                     for f in params["adhoc_filters"]],
@@ -281,7 +282,7 @@ def _query_context(params: dict, columns: list[str], metrics: list, orderby: lis
 def _chart(key: str, title: str, description: str, viz: str, params: dict, dataset: dict) -> dict:
     params = {"viz_type": viz, "datasource": None, **params}
     if params.get("query_mode") == "raw":
-        columns, metrics = params["all_columns"], []
+        columns, metrics = params["all_columns"], None
         orderby = [json.loads(o) for o in params["order_by_cols"]]
     else:
         columns, metrics = [params["x_axis"], *params["groupby"]], params["metrics"]
