@@ -235,6 +235,7 @@ def start(timeout: float = 180) -> None:
         raise _port_taken(s)
     s.home.mkdir(parents=True, exist_ok=True)
     log = open(s.log_file, "ab")
+    log_start = log.tell()
     proc = subprocess.Popen(
         [str(BIN / "gunicorn"), "--bind", f"{s.host}:{s.port}", "--workers", str(s.workers),
          "--worker-class", "gthread", "--threads", "8", "--timeout", "120",
@@ -244,17 +245,21 @@ def start(timeout: float = 180) -> None:
         start_new_session=True)
     s.pid_file.write_text(str(proc.pid))
     deadline = time.monotonic() + timeout
-    # Our process must be alive *and* the port answer: a server that took the port in the
-    # meantime answers /health too.
-    while proc.poll() is None and not _healthy(s.url):
+    def ours() -> str:  # this start's part of the log
+        with open(s.log_file, "rb") as f:
+            f.seek(log_start)
+            return f.read().decode("utf-8", "replace")
+
+    # Our gunicorn must have bound the port ("Listening at") and stay alive, and the port
+    # answer: a server that took the port in the meantime answers /health too.
+    while proc.poll() is None and not ("Listening at:" in ours() and _healthy(s.url)):
         if time.monotonic() > deadline:
             stop()
             raise SystemExit(f"FEHLER: Superset antwortet nach {timeout:.0f} s nicht, siehe {s.log_file}")
         time.sleep(0.5)
     if proc.poll() is not None:
         s.pid_file.unlink(missing_ok=True)
-        log_tail = s.log_file.read_text(errors="replace")[-4000:] if s.log_file.exists() else ""
-        if "Address already in use" in log_tail:
+        if "Address already in use" in ours():
             raise _port_taken(s)
         raise SystemExit(f"FEHLER: Superset ist beim Start beendet worden (Code {proc.returncode}), "
                          f"siehe {s.log_file}")
