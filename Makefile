@@ -10,7 +10,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DAGSTER_DISABLE_TELEMETRY := 1
 export IMON_LANDING_DIR IMON_DATA_DIR
 
-.PHONY: setup manifest browser run test bench dev clean bi bi-setup bi-stop
+.PHONY: setup manifest browser run test bench dev clean bi bi-setup bi-stop bi-analyst
 
 # The venv is rebuilt only when the dependency pins change.
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -62,6 +62,12 @@ bi-setup: $(BI_VENV)/.installed
 bi: setup bi-setup
 	$(BIN)/python -m bi.publish
 	$(BI_VENV)/bin/python bi/admin.py up
+
+# An analyst account: dashboards and SQL Lab on the published set only (docs/bi.md).
+# Password from IMON_BI_ANALYST_PASSWORD, else a random one is printed once.
+bi-analyst: bi-setup
+	@if [ -z "$(NAME)" ]; then echo "Aufruf: make bi-analyst NAME=<benutzername>"; exit 64; fi
+	$(BI_VENV)/bin/python bi/admin.py analyst "$(NAME)"
 
 bi-stop:
 	@if [ -x $(BI_VENV)/bin/python ]; then $(BI_VENV)/bin/python bi/admin.py stop; else echo "Superset läuft nicht."; fi

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import yaml
 
+from bi.settings import DUCKDB_LOCK
 from orchestration.settings import DISTRICT_CODE, DISTRICT_NAME
 from sources import catalogue as cat
 
@@ -260,15 +261,40 @@ _METRIC = {"expressionType": "SQL", "sqlExpression": "MAX(value)", "label": "Wer
            "hasCustomLabel": True, "optionName": "metric_wert"}
 
 
+def _query_context(params: dict, columns: list[str], metrics: list | None, orderby: list) -> str:
+    """The chart's saved query (what GET /api/v1/chart/{id}/data/, alerts and reports,
+    thumbnails and cache warm-up run): the chart's own filters, columns and metrics, no
+    dashboard filter. metrics None = raw rows (an empty list would mean GROUP BY). The
+    import puts the dataset's real id in place of 0."""
+    query = {
+        "filters": [{"col": f["subject"], "op": f["operator"], "val": f["comparator"]}
+                    for f in params["adhoc_filters"]],
+        "extras": {"having": "", "where": ""}, "applied_time_extras": {},
+        "columns": columns, "metrics": metrics, "orderby": orderby,
+        "annotation_layers": [], "row_limit": params["row_limit"], "series_limit": 0,
+        "order_desc": True, "url_params": {}, "custom_params": {}, "custom_form_data": {},
+    }
+    return json.dumps({"datasource": {"id": 0, "type": "table"}, "force": False,
+                       "queries": [query], "form_data": params,
+                       "result_format": "json", "result_type": "full"}, ensure_ascii=False)
+
+
 def _chart(key: str, title: str, description: str, viz: str, params: dict, dataset: dict) -> dict:
+    params = {"viz_type": viz, "datasource": None, **params}
+    if params.get("query_mode") == "raw":
+        columns, metrics = params["all_columns"], None
+        orderby = [json.loads(o) for o in params["order_by_cols"]]
+    else:
+        columns, metrics = [params["x_axis"], *params["groupby"]], params["metrics"]
+        orderby = [[params["metrics"][0], False]]
     return {
         "slice_name": title,
         "description": description,
         "certified_by": None,
         "certification_details": None,
         "viz_type": viz,
-        "params": {"viz_type": viz, "datasource": None, **params},
-        "query_context": None,
+        "params": params,
+        "query_context": _query_context(params, columns, metrics, orderby),
         "cache_timeout": None,
         "uuid": uid("chart", key),
         "version": "1.0.0",
@@ -482,11 +508,14 @@ def overview_dashboard(c: cat.Catalogue, ds: dict[str, dict], charts: list[dict]
         inds = c.in_field(f.slug)
         lines.append(f"- [{f.name}](/superset/dashboard/imon-{f.slug}/): {len(inds)} Indikatoren "
                      f"({', '.join(i.id for i in inds) or '–'})")
+    # Text above, the table over the full width and tall enough for one row per indicator
+    # (grid unit 8 px, a table row about 37 px): no column off the edge, no scrolling.
     layout.row([("MARKDOWN", {"code": (
         "## Integrationsmonitor Landkreis Esslingen\n\nVeröffentlichter Indikatorensatz (nur "
         "aggregierte, geheimhaltungsgeprüfte Werte). Handlungsfelder:\n\n" + "\n".join(lines)
-        + f"\n\n{NOTE_SUPPRESSED}")}, 4, 120),
-                ("CHART", {"chart": (chart := overview_chart(ds)), "chartId": next_id}, 8, 120)])
+        + f"\n\n{NOTE_SUPPRESSED}")}, 12, 50)])
+    layout.row([("CHART", {"chart": (chart := overview_chart(ds)), "chartId": next_id}, 12,
+                 10 + 5 * len(c.indicators))])
     charts.append(chart)
     filters = [_native_filter(uid("nf", "uebersicht", "feld")[:8], "Handlungsfeld", "handlungsfeld",
                               ds["bi_uebersicht"], "Handlungsfeld", None, [])]
@@ -515,8 +544,11 @@ def build(c: cat.Catalogue | None = None) -> dict[str, str]:
     pg = _database(PG_DB_NAME, PG_URI_PLACEHOLDER, {
         "engine_params": {}, "metadata_params": {}, "schemas_allowed_for_file_upload": [],
         "allows_virtual_table_explore": True})
+    # The DuckDB lock also travels with the database entry (connect config), for a Superset
+    # that imports the bundle without bi/superset_config.py; ours enforces it regardless.
     duck = _database(DUCK_DB_NAME, DUCK_URI_PLACEHOLDER, {
-        "engine_params": {"connect_args": {"read_only": True}}, "metadata_params": {},
+        "engine_params": {"connect_args": {"read_only": True, "config": dict(DUCKDB_LOCK)}},
+        "metadata_params": {},
         "schemas_allowed_for_file_upload": [], "allows_virtual_table_explore": True})
     ds = {
         "bi_werte": _dataset("bi_werte", base_sql(c), "Alle veröffentlichten Werte mit deutschen "

@@ -19,6 +19,28 @@ BI_DIR = REPO_ROOT / "bi"
 BUNDLE_DIR = BI_DIR / "superset"
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/"
 
+# What a BI client's DuckDB connection to the published file must run right after it is
+# opened, in this order (issue 19). Without it DuckDB reads and writes any file the process
+# may: read_csv on the archive, ATTACH of the internal warehouse, COPY TO, INSTALL/LOAD.
+# With it only the already opened file is readable, and SQL cannot switch it back.
+DUCKDB_LOCK = (("enable_external_access", False), ("lock_configuration", True))
+ANALYST_ROLE = "Integrationsmonitor Analyse"
+
+
+def lock_duckdb(con) -> None:
+    """Apply DUCKDB_LOCK to an open DuckDB connection (DBAPI or duckdb's own) and verify
+    it; raises PermissionError when it does not hold, so the caller's connection fails
+    instead of running unlocked (fail closed)."""
+    def current(name: str):
+        return con.execute(f"SELECT current_setting('{name}')").fetchone()[0]
+
+    for name, value in DUCKDB_LOCK:
+        if current(name) != value:
+            con.execute(f"SET {name} = {str(value).lower()}")
+    got = tuple((name, current(name)) for name, _ in DUCKDB_LOCK)
+    if got != DUCKDB_LOCK:
+        raise PermissionError(f"DuckDB-Verbindung nicht abgesichert: {got}")
+
 
 @dataclass(frozen=True)
 class BiSettings:

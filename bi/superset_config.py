@@ -18,7 +18,7 @@ _REPO = Path(__file__).resolve().parent.parent
 if str(_REPO) not in sys.path:  # Superset's venv does not have the project installed
     sys.path.insert(0, str(_REPO))
 
-from bi.settings import get_bi_settings  # noqa: E402
+from bi.settings import DUCKDB_LOCK, get_bi_settings, lock_duckdb  # noqa: E402
 
 _bi = get_bi_settings()
 SECRET_KEY, _ = _bi.ensure_secrets()
@@ -42,7 +42,8 @@ D3_TIME_FORMAT = {
     "shortMonths": ["Jan", "Feb", "Mrz", "Apr", "Mai", "Jun", "Jul", "Aug", "Sep", "Okt", "Nov", "Dez"],
 }
 
-# The comparison dataset reads the period filter through Jinja (bi/bundle.py).
+# The comparison dataset reads the period filter through Jinja (bi/bundle.py), so template
+# processing stays on (Superset's sandboxed Jinja: no file or attribute access; docs/bi.md).
 # All charts render at once (no lazy rendering of charts outside the viewport): the
 # dashboards are small, and screenshots and the browser test see every chart.
 FEATURE_FLAGS = {"ENABLE_TEMPLATE_PROCESSING": True, "DASHBOARD_VIRTUALIZATION": False}
@@ -78,6 +79,52 @@ TALISMAN_DEV_CONFIG = TALISMAN_CONFIG
 # atomically on each refresh; a pooled connection would keep reading the old file).
 SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
 PREVENT_UNSAFE_DB_CONNECTIONS = True
+
+
+# ----------------------------------------------------------------- what SQL can reach (issue 19)
+# Superset connects to exactly two analytics databases: the published DuckDB file and the
+# PostgreSQL serving database as the reader role. Anything else an admin might register
+# (the internal warehouse, :memory:, another file, PostgreSQL as a superuser) is refused
+# before a connection is made, and URL options or connect_args from the UI are dropped.
+
+def _published_only(url, params, username, security_manager, source):
+    from sqlalchemy.engine.url import make_url
+
+    s = get_bi_settings()
+    url = make_url(str(url))
+    backend = url.get_backend_name()
+    if backend == "duckdb":
+        target = Path(url.database or "").expanduser()
+        if not url.database or not target.is_absolute() or target.resolve() != s.published_db.resolve():
+            raise PermissionError(f"DuckDB nur auf der veröffentlichten Datei {s.published_db}")
+        params = {k: v for k, v in params.items() if k == "poolclass"}
+        # The lock is part of opening the file (config) and checked again on connect (below).
+        params["connect_args"] = {"read_only": True, "config": dict(DUCKDB_LOCK)}
+        return url.set(query={}), params
+    if backend == "postgresql":
+        if url.username != s.reader_role:
+            raise PermissionError(f"PostgreSQL nur als Leserolle {s.reader_role}")
+        return url, params
+    raise PermissionError(f"Datenbanktyp {backend} ist hier nicht zugelassen")
+
+
+DB_CONNECTION_MUTATOR = _published_only
+
+
+def _register_duckdb_lock() -> None:
+    """Every DuckDB connection any engine of this process opens is locked before its first
+    query (SQLAlchemy `connect` event; duckdb-engine's connect_args cannot run SQL)."""
+    from duckdb_engine import ConnectionWrapper
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "connect")
+    def _lock(dbapi_connection, _record):
+        if isinstance(dbapi_connection, ConnectionWrapper):
+            lock_duckdb(dbapi_connection)
+
+
+_register_duckdb_lock()
 SQLLAB_CTAS_NO_LIMIT = False
 ROW_LIMIT = 50000
 

@@ -1,5 +1,9 @@
 -- The queries an analyst asks first. Portable SQL: they run unchanged on the published
 -- DuckDB file and on the PostgreSQL schema `monitoring` (tests/test_bi_recipes.py runs both).
+-- Handing a DuckDB connection to others (a shared notebook, a BI tool): open the file
+-- read-only and lock it first, so SQL reaches the published tables and no other file
+-- (docs/bi.md, "Other DuckDB clients"):
+--   SET enable_external_access = false; SET lock_configuration = true;
 
 -- name: indicator_over_time_for_one_municipality
 -- SGB-II-Quote (ARB-01) of Esslingen am Neckar, month by month. Suppressed = NULL value.

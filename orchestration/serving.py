@@ -367,6 +367,21 @@ BEGIN
     END IF;
 END
 $$;
+-- 5. No large objects: PostgreSQL lets every role (PUBLIC) create and write them, even in
+--    a read-only transaction (lo_create, lo_from_bytea, lowrite). EXECUTE on these
+--    functions is revoked from PUBLIC in this database only (function privileges are per
+--    database); reading files (lo_import) needs superuser rights anyway.
+DO $$
+DECLARE f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+             WHERE p.pronamespace = 'pg_catalog'::regnamespace
+               AND (p.proname LIKE 'lo\\_%' OR p.proname IN ('loread', 'lowrite'))
+    LOOP
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+END
+$$;
 """
 
 

@@ -30,6 +30,8 @@ BI_PY = REPO / ".venv-bi" / "bin" / "python"
 ADMIN_DSN = os.environ.get("IMON_TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 DOCS = REPO / "docs"
 SCREENSHOTS = {"imon-uebersicht": "bi-uebersicht.png", "imon-arbeit": "bi-arbeit.png"}
+ADMIN = ("admin", "test-admin-not-secret")
+ANALYST = ("analyst1", "test-analyst-not-secret")
 
 
 # --------------------------------------------------------------------------- no server needed
@@ -99,12 +101,15 @@ def superset(refreshed, tmp_path_factory):
     data = root / "data"
     (data / "published").mkdir(parents=True)
     shutil.copy2(refreshed / "data" / "published" / "monitoring.duckdb", data / "published")
+    # The person-level layers next to it, as after `make run`: what SQL Lab must not reach.
+    for sub in ("archive", "warehouse"):
+        shutil.copytree(refreshed / "data" / sub, data / sub, ignore=shutil.ignore_patterns("*.lock"))
     base = ADMIN_DSN.rsplit("/", 1)[0]
     port = _free_port()
     env = dict(os.environ, IMON_DATA_DIR=str(data), IMON_BI_PORT=str(port),
                IMON_BI_SERVING_DSN=f"{base}/{serving}", IMON_BI_METADATA_DSN=f"{base}/{meta}",
                IMON_POSTGRES_READER_ROLE=role, IMON_BI_ADMIN_USER="admin",
-               IMON_BI_ADMIN_PASSWORD="test-admin-not-secret")
+               IMON_BI_ADMIN_PASSWORD="test-admin-not-secret", IMON_BI_ANALYST_PASSWORD=ANALYST[1])
     env.pop("IMON_POSTGRES_DSN", None)
     timings = {}
 
@@ -118,6 +123,8 @@ def superset(refreshed, tmp_path_factory):
     try:
         step("publish", sys.executable, "-m", "bi.publish")  # the two steps of `make bi`
         step("up", str(BI_PY), "bi/admin.py", "up")
+        out = step("analyst", str(BI_PY), "bi/admin.py", "analyst", ANALYST[0])  # make bi-analyst
+        assert f"Analyse-Konto {ANALYST[0]} angelegt" in out and ANALYST[1] not in out
         yield {"url": f"http://127.0.0.1:{port}", "root": root, "env": env, "data": data, "step": step,
                "timings": timings, "reader_dsn": make_conninfo(f"{base}/{serving}", user=role),
                "published": data / "published" / "monitoring.duckdb"}
@@ -131,27 +138,37 @@ def superset(refreshed, tmp_path_factory):
         admin.close()
 
 
-@pytest.fixture(scope="module")
-def api(superset):
-    """A logged-in HTTP session: the form POST to /login/ gives the session cookie."""
+def _login(url: str, user: str, password: str):
+    """A logged-in HTTP session as the browser gets it: the form POST to /login/ gives the
+    session cookie, the page after it the CSRF token that API POSTs need."""
     import re
 
     import requests
 
     s = requests.Session()
-    url = superset["url"]
     page = s.get(f"{url}/login/", timeout=30)
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text) or \
         re.search(r'"csrf_token":\s*"([^"]+)"', page.text)
     assert token, "no CSRF token on the login page"
-    r = s.post(f"{url}/login/", data={"username": "admin", "password": "test-admin-not-secret",
+    r = s.post(f"{url}/login/", data={"username": user, "password": password,
                                       "csrf_token": token.group(1)}, timeout=30, allow_redirects=True)
-    assert r.status_code == 200 and "session" in s.cookies, f"login failed: {r.status_code}"
-    # The page after login carries the session's CSRF token (API POSTs need it).
-    csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', r.text).group(1)
-    s.headers.update({"X-CSRFToken": csrf, "Referer": url})
+    assert r.status_code == 200 and "session" in s.cookies, f"login {user} failed: {r.status_code}"
+    csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', r.text)
+    assert csrf, f"login {user} failed (no CSRF token after login)"
+    s.headers.update({"X-CSRFToken": csrf.group(1), "Referer": url})
     s.base = url
+    s.user = user
     return s
+
+
+@pytest.fixture(scope="module")
+def api(superset):
+    return _login(superset["url"], *ADMIN)
+
+
+@pytest.fixture(scope="module")
+def analyst(superset):
+    return _login(superset["url"], *ANALYST)
 
 
 def _all(api, what: str) -> list[dict]:
@@ -305,6 +322,19 @@ return Array.from(document.querySelectorAll('[data-test="chart-container"]')).ma
 """
 
 
+# The overview's table: rows drawn, and whether its last row and last column lie inside the
+# chart (no column off the right edge, no scrolling inside the chart).
+_TABLE_FITS = """
+const c = document.querySelector('[data-test="chart-container"] table').closest('[data-test="chart-container"]');
+const box = c.getBoundingClientRect();
+const rows = c.querySelectorAll('tbody tr');
+const right = Math.max(...Array.from(c.querySelectorAll('th, td')).map(e => e.getBoundingClientRect().right));
+const bottom = rows[rows.length - 1].getBoundingClientRect().bottom;
+return {rows: rows.length, inside: right <= box.right + 1 && bottom <= box.bottom + 1,
+        box: [box.right, box.bottom], content: [right, bottom]};
+"""
+
+
 class _Net:
     """Network events of the page from Chrome's performance log (CDP)."""
 
@@ -383,6 +413,11 @@ def test_dashboards_render_in_browser(superset, api):
             empty = states.count("empty")
             rendered[d["slug"]] = (n_charts - empty, empty)
             assert d["dashboard_title"] in driver.page_source
+            if d["slug"] == "imon-uebersicht":
+                fit = driver.execute_script(_TABLE_FITS)
+                with duckdb.connect(str(superset["published"]), read_only=True) as con:
+                    n_published = con.sql("SELECT count(DISTINCT indicator_id) FROM indicator_values").fetchone()[0]
+                assert fit["inside"] and fit["rows"] == n_published, fit
             if d["slug"] in SCREENSHOTS:
                 time.sleep(1.0)  # let the ECharts animation finish
                 shot = superset["root"] / SCREENSHOTS[d["slug"]]
@@ -404,3 +439,228 @@ def test_dashboards_render_in_browser(superset, api):
             assert rendered[f"imon-{f.slug}"][0] >= with_data, (f.slug, rendered[f"imon-{f.slug}"])
     finally:
         driver.quit()
+
+
+# --------------------------------------------------------------------------- issue 19: what SQL can reach
+
+def _sql(session, db_id: int, sql: str, schema: str):
+    return session.post(f"{session.base}/api/v1/sqllab/execute/", json={
+        "database_id": db_id, "sql": sql, "schema": schema, "runAsync": False}, timeout=120)
+
+
+def _attack_targets(superset) -> dict:
+    """Person-level files next to the published one, and proof that they are readable
+    without the lock (so a refusal below is the lock's doing, not a missing file)."""
+    data = superset["data"]
+    internal = data / "warehouse" / "internal.duckdb"
+    pq = data / "archive" / "extrakt.parquet"
+    with duckdb.connect() as plain:
+        csv = next(p for p in sorted((data / "archive").rglob("*.csv"))
+                   if "person_id" in [c[0] for c in plain.sql(f"DESCRIBE SELECT * FROM read_csv('{p}')").fetchall()])
+        plain.execute(f"COPY (SELECT * FROM read_csv('{csv}')) TO '{pq}' (FORMAT parquet)")
+        assert plain.sql(f"SELECT count(*) FROM read_parquet('{pq}')").fetchone()[0] > 0
+        plain.execute(f"ATTACH '{internal}' AS internal (READ_ONLY)")
+        assert plain.sql("SELECT count(*) FROM internal.raw.jobcenter").fetchone()[0] > 0
+    return {"data": data, "csv": csv, "parquet": pq, "internal": internal}
+
+
+def _attacks(t: dict, target: Path) -> dict[str, str]:
+    return {
+        "read_csv": f"SELECT * FROM read_csv('{t['csv']}')",
+        "read_parquet": f"SELECT * FROM read_parquet('{t['parquet']}')",
+        "glob": f"SELECT count(*) AS n FROM glob('{t['data']}/**')",
+        "attach": f"ATTACH '{t['internal']}' AS internal (READ_ONLY)",
+        "attach_select": f"ATTACH '{t['internal']}' AS internal (READ_ONLY);\nSELECT * FROM internal.raw.jobcenter",
+        "copy_to": f"COPY (SELECT 42 AS x) TO '{target}'",
+        "copy_from": f"COPY indicator_values FROM '{t['csv']}'",
+        "install": "INSTALL httpfs",
+        "load": "LOAD httpfs",
+        "unlock": "SET enable_external_access = true",
+        "unlock_config": "SET lock_configuration = false",
+        "pg_read_file": "SELECT pg_read_file('/etc/hostname')",
+        "pg_ls_dir": "SELECT pg_ls_dir('.')",
+        "lo_import": "SELECT lo_import('/etc/hostname')",
+        "lo_create": "SELECT lo_create(0)",
+        "dblink": "SELECT * FROM dblink('dbname=postgres', 'SELECT 1') AS t(x int)",
+        "create_extension": "CREATE EXTENSION dblink",
+    }
+
+
+def test_sql_lab_reaches_the_published_set_only(superset, api, analyst):
+    """As the admin and as an analyst, on every database Superset knows: every way out to
+    the file system, the internal warehouse or an extension fails and writes nothing;
+    ordinary queries on the published tables still work (issue 19)."""
+    t = _attack_targets(superset)
+    written = superset["root"] / "written"
+    written.mkdir()
+    dbs = {d["database_name"]: d["id"] for d in _all(api, "database")}
+    with duckdb.connect(str(superset["published"]), read_only=True) as con:
+        want = con.sql("SELECT count(*) FROM indicator_values").fetchone()[0]
+    passed = []
+    for session in (api, analyst):
+        for name, db_id in dbs.items():
+            schema = "monitoring" if name == bundle.PG_DB_NAME else "main"
+            r = _sql(session, db_id, "SELECT count(*) AS n FROM indicator_values", schema)
+            assert r.status_code == 200 and r.json()["data"][0]["n"] == want, (session.user, name, r.text[:500])
+            if name == bundle.DUCK_DB_NAME:
+                r = _sql(session, db_id, "SELECT current_setting('enable_external_access') AS v, "
+                                         "current_setting('lock_configuration') AS l", schema)
+                assert r.status_code == 200 and r.json()["data"] == [{"v": False, "l": True}], r.text[:500]
+            for what, sql in _attacks(t, written / f"{session.user}-{db_id}.csv").items():
+                r = _sql(session, db_id, sql, schema)
+                assert r.status_code >= 400, (session.user, name, what, r.text[:1000])
+                assert "person_id" not in r.text and "bg_id" not in r.text, (session.user, name, what)
+                passed.append((session.user, name, what))
+    assert list(written.iterdir()) == []
+    assert len(passed) == 2 * len(dbs) * len(_attacks(t, written))
+    # The refusal is DuckDB's lock, not a parser of Superset's: the message says so.
+    r = _sql(analyst, dbs[bundle.DUCK_DB_NAME], _attacks(t, written / "x")["read_csv"], "main")
+    assert "disabled by configuration" in r.text, r.text[:1000]
+
+
+def test_no_connection_beyond_the_published_set(superset, api):
+    """The admin cannot register (or test) a connection to the internal warehouse, an
+    in-memory DuckDB or PostgreSQL as a superuser, and options smuggled into the DuckDB
+    entry (connect config, URL query) do not lift the lock."""
+    t = _attack_targets(superset)
+    before = sorted(d["id"] for d in _all(api, "database"))
+    superuser = superset["env"]["IMON_BI_SERVING_DSN"]
+    for n, uri in enumerate((f"duckdb:///{t['internal']}", "duckdb:///:memory:", superuser,
+                             f"duckdb:///{superset['published']}?enable_external_access=true")):
+        body = {"database_name": f"Versuch {n}", "sqlalchemy_uri": uri, "expose_in_sqllab": True,
+                "configuration_method": "sqlalchemy_form"}
+        r = api.post(f"{api.base}/api/v1/database/test_connection/", json=body, timeout=60)
+        if n < 3:
+            assert r.status_code >= 400, (uri, r.text[:500])
+            r = api.post(f"{api.base}/api/v1/database/", json=body, timeout=60)
+            assert r.status_code >= 400, (uri, r.text[:500])
+    assert sorted(d["id"] for d in _all(api, "database")) == before
+
+    duck = next(d for d in _all(api, "database") if d["database_name"] == bundle.DUCK_DB_NAME)
+    r = api.get(f"{api.base}/api/v1/database/{duck['id']}/connection", timeout=30)
+    extra = r.json()["result"]["extra"]
+    assert json.loads(extra)["engine_params"]["connect_args"]["config"]["enable_external_access"] is False
+    opened = json.dumps({"engine_params": {"connect_args": {
+        "read_only": True, "config": {"enable_external_access": True},
+        "preload_extensions": ["httpfs"]}}})
+    r = api.put(f"{api.base}/api/v1/database/{duck['id']}", json={"extra": opened}, timeout=60)
+    try:
+        r = _sql(api, duck["id"], f"SELECT * FROM read_csv('{t['csv']}')", "main")
+        assert r.status_code >= 400 and "person_id" not in r.text, r.text[:500]
+    finally:
+        r = api.put(f"{api.base}/api/v1/database/{duck['id']}", json={"extra": extra}, timeout=60)
+        assert r.status_code == 200, r.text[:500]
+
+
+def test_reader_role_reads_the_published_schema_only(superset):
+    """The PostgreSQL role Superset reads as, tested as that role: no server files, no
+    COPY to or from a file, no dblink, no large objects (also in a read-write
+    transaction); the only tables it can see are the published ones."""
+    psycopg = pytest.importorskip("psycopg")
+    target = superset["root"] / "pg-written.csv"
+    refused = ["SELECT pg_read_file('/etc/hostname')", "SELECT pg_read_binary_file('/etc/hostname')",
+               "SELECT pg_ls_dir('.')", "SELECT pg_stat_file('.')",
+               f"COPY (SELECT 42) TO '{target}'", "COPY monitoring.indicator_values FROM '/etc/hostname'",
+               "COPY (SELECT 1) TO PROGRAM 'true'",
+               "SELECT lo_import('/etc/hostname')", "SELECT lo_create(0)", "SELECT lo_from_bytea(0, 'x')",
+               "SELECT lo_export(1, '/tmp/x')",
+               "SELECT * FROM dblink('dbname=postgres', 'SELECT 1') AS t(x int)", "CREATE EXTENSION dblink",
+               "CREATE TABLE monitoring.x (i int)", "CREATE TEMP TABLE x (i int)"]
+    with psycopg.connect(superset["reader_dsn"], autocommit=True) as con:
+        for sql in refused:
+            for rw in (False, True):
+                with pytest.raises(psycopg.Error):
+                    with con.transaction():
+                        if rw:
+                            con.execute("SET TRANSACTION READ WRITE")
+                        con.execute(sql)
+        schemas = con.execute("SELECT DISTINCT table_schema FROM information_schema.tables "
+                              "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')").fetchall()
+        assert schemas == [("monitoring",)]
+        assert con.execute("SELECT count(*) FROM indicator_values").fetchone()[0] > 0
+    assert not target.exists()
+
+
+def test_analyst_sees_dashboards_not_the_connections(superset, api, analyst):
+    """An analyst account (`make bi-analyst`) sees every dashboard and its data, but not the
+    connection details and may not change a database."""
+    assert sorted(d["slug"] for d in _all(analyst, "dashboard")) == sorted(d["slug"] for d in _all(api, "dashboard"))
+    overview = next(c for c in _all(api, "chart") if c["slice_name"].startswith("Letzter Stand"))
+    r = analyst.get(f"{analyst.base}/api/v1/chart/{overview['id']}/data/", timeout=120)
+    assert r.status_code == 200 and r.json()["result"][0]["data"], r.text[:500]
+    duck = next(d for d in _all(api, "database") if d["database_name"] == bundle.DUCK_DB_NAME)
+    assert analyst.get(f"{analyst.base}/api/v1/database/{duck['id']}/connection", timeout=30).status_code in (401, 403, 404)
+    assert analyst.put(f"{analyst.base}/api/v1/database/{duck['id']}", json={"extra": "{}"},
+                       timeout=30).status_code in (401, 403, 404)
+
+
+# --------------------------------------------------------------------------- issue 17
+
+def test_every_chart_answers_with_published_values(superset, api):
+    """GET /api/v1/chart/{id}/data/ (the saved query context: alerts, reports, thumbnails,
+    cache warm-up, API clients) answers for every chart with the published values."""
+    c, groups = _labels()
+    with duckdb.connect(str(superset["published"]), read_only=True) as con:
+        rows = con.sql("SELECT indicator_id, period_end, region_name, group_code, value, is_suppressed, "
+                       "period FROM indicator_values").fetchall()
+    latest = {}
+    for ind, p, *_ in rows:
+        latest[ind] = max(latest.get(ind, p), p)
+    as_date = lambda ms: time.strftime("%Y-%m-%d", time.gmtime(ms / 1000))  # noqa: E731
+    charts = _all(api, "chart")
+    assert len(charts) == 3 * len(c.indicators) + 1
+    import requests
+    from concurrent.futures import ThreadPoolExecutor
+
+    def fetch(ch):  # a request of its own per thread, with the session's cookie
+        return requests.get(f"{api.base}/api/v1/chart/{ch['id']}/data/", cookies=api.cookies,
+                            headers=dict(api.headers), timeout=300)
+
+    with ThreadPoolExecutor(4) as pool:  # the server has 8 threads; the checks are independent
+        answers = list(pool.map(fetch, charts))
+    checked = {}
+    for ch, r in zip(charts, answers):
+        assert r.status_code == 200, (ch["slice_name"], r.text[:500])
+        got = r.json()["result"][0]["data"]
+        kind = ch["slice_name"].rsplit(": ", 1)[-1]
+        ind = ch["slice_name"].split(" ", 1)[0]
+        mine = [row for row in rows if row[0] == ind]
+        if kind == "Zeitreihe":
+            assert {(as_date(d["period_end"]), d["region_name"], d["gruppe"]): d["Wert"] for d in got} == \
+                {(str(p), reg, groups[g]): v for _, p, reg, g, v, _, _ in mine}, ch["slice_name"]
+        elif kind == "Gemeindevergleich":
+            assert {(d["gebiet_anzeige"], d["gruppe"]): d["Wert"] for d in got} == \
+                {(reg + (f" {bundle.SUPPRESSED}" if s else ""), groups[g]): v
+                 for _, p, reg, g, v, s, _ in mine if p == latest[ind]}, ch["slice_name"]
+        elif kind == "Tabelle":
+            assert {(d["region_name"], d["gruppe"], d["period"], d["wert_anzeige"] == bundle.SUPPRESSED)
+                    for d in got} == {(reg, groups[g], per, s) for _, p, reg, g, v, s, per in mine
+                                      if p == latest[ind]}, ch["slice_name"]
+        else:
+            assert sorted(d["indicator_id"] for d in got) == sorted({r[0] for r in rows})
+        checked[kind] = checked.get(kind, 0) + 1
+    n = len(c.indicators)
+    assert checked == {"Zeitreihe": n, "Gemeindevergleich": n, "Tabelle": n,
+                       "Letzter Stand aller Indikatoren (Landkreis)": 1}
+
+
+def test_bi_up_fails_clearly_when_the_port_is_taken(tmp_path):
+    """Another server on the port: `bi/admin.py up` (make bi) and `start` stop at once with
+    a German message naming the port and IMON_BI_PORT, exit non-zero, leave no pid file."""
+    if not BI_PY.exists():
+        pytest.fail("Superset-Umgebung .venv-bi fehlt: `make bi-setup` (make test installiert sie)")
+    home = tmp_path / "bi"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()  # listens, never answers /health
+        port = sock.getsockname()[1]
+        env = dict(os.environ, IMON_DATA_DIR=str(tmp_path / "data"), IMON_BI_PORT=str(port),
+                   IMON_BI_HOME=str(home))
+        for cmd in ("up", "start"):
+            proc = subprocess.run([str(BI_PY), "bi/admin.py", cmd], env=env, cwd=REPO,
+                                  capture_output=True, text=True, timeout=120)
+            out = proc.stdout + proc.stderr
+            assert proc.returncode != 0, out
+            assert f"Port {port}" in out and "IMON_BI_PORT" in out and "belegt" in out, out
+            assert "Superset läuft" not in out
+            assert not (home / "superset.pid").exists()

@@ -32,8 +32,15 @@ def example_queries() -> dict[str, str]:
 
 
 def test_example_queries_on_published_duckdb(refreshed):
-    con = duckdb.connect(str(refreshed / "data" / "published" / "monitoring.duckdb"), read_only=True)
+    """The recipes run on a connection locked as docs/bi.md tells BI clients to open it,
+    and that lock keeps the files next to the published one out of reach."""
+    from bi.settings import DUCKDB_LOCK
+
+    con = duckdb.connect(str(refreshed / "data" / "published" / "monitoring.duckdb"), read_only=True,
+                         config=dict(DUCKDB_LOCK))
     results = {name: con.execute(sql).fetchall() for name, sql in example_queries().items()}
+    with pytest.raises(duckdb.PermissionException):
+        con.execute(f"SELECT count(*) FROM glob('{refreshed / 'data'}/**')")
     assert len(results) == 4
     over_time = results["indicator_over_time_for_one_municipality"]
     assert len(over_time) >= 12 and [r[0] for r in over_time] == sorted(r[0] for r in over_time)
