@@ -1,1 +1,1 @@
-"""The BI layer: Apache Superset dashboards as code on the published marts (README, "BI")."""
+"""The BI layer: Apache Superset dashboards as code on the published marts (docs/bi.md)."""

@@ -1,6 +1,6 @@
 """Superset configuration of the Integrationsmonitor (loaded through SUPERSET_CONFIG_PATH).
 
-Everything comes from the environment (bi/settings.py, documented in the README); in
+Everything comes from the environment (bi/settings.py, documented in docs/bi.md); in
 production the BI team may use their own config instead and only import the bundle.
 
 No traffic leaves the machine: telemetry off, no map tiles, and a content security
@@ -128,5 +128,5 @@ _register_duckdb_lock()
 SQLLAB_CTAS_NO_LIMIT = False
 ROW_LIMIT = 50000
 
-# Behind a proxy in production: honour X-Forwarded-* (README, "BI").
+# Behind a proxy in production: honour X-Forwarded-* (docs/bi.md, "Production").
 ENABLE_PROXY_FIX = os.environ.get("IMON_BI_PROXY_FIX", "") == "1"
