@@ -56,14 +56,19 @@ class AuditResult:
         return self.recovered.empty
 
     def cell_names(self, limit: int | None = None) -> list[str]:
-        """The recovered cells as `indicator period region group` (no value)."""
+        """The recovered cells, named for the operator (never with a value)."""
         cells = self.recovered.drop_duplicates(KEY).sort_values(KEY)
-        names = [" ".join(r) for r in cells[KEY].itertuples(index=False, name=None)]
+        names = [f"Indikator {i}, Zeitraum {p}, Gebiet {r}, Gruppe {g}"
+                 for i, p, r, g in cells[KEY].itertuples(index=False, name=None)]
         return names if limit is None else names[:limit]
+
+    @property
+    def count(self) -> int:
+        return int(self.recovered.drop_duplicates(KEY).shape[0])
 
     def summary(self) -> str:
         """One German line for refresh_log and the outcome."""
-        n = self.recovered.drop_duplicates(KEY).shape[0]
+        n = self.count
         if n == 0:
             return (f"bestanden: keine der {self.suppressed} gesperrten Zellen ist aus veröffentlichten Zellen "
                     f"errechenbar ({len(self.line_kinds)} summierende Zeilenarten geprüft)")
