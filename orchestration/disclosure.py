@@ -7,15 +7,18 @@ is_suppressed per cell), and knows nothing of the rule that chose the cells.
 1. Candidate lines, per indicator and period (indicators.md, "Secondary suppression"):
    regional  per group: the district cell (the region whose code prefixes all others) = the sum
              of the other regions' cells;
-   group     per region and per non-empty set S of the other groups: the `insgesamt` cell = the
-             sum of S's cells. Every S is tried: which groups partition `insgesamt` is not taken
-             from the catalogue but found in the data, as an outsider would.
+   group     per region and per set S of groups: the `insgesamt` cell = the sum of S's cells.
+             S: the partitions the published catalogue lists (sources/indicators.yml: an
+             outsider reads them in the indicator descriptions), each kept only where the data
+             add up. With `every_set=True` every non-empty set of the other groups is tried
+             instead, as an outsider without the catalogue would; it finds sets the contract
+             does not treat as lines (docs/confidentiality.md, "What the audit does not block").
 2. A line kind (indicator, quantity, regional group or group set S) is kept where it adds up.
    It is contradicted by a line whose cells are all shown and do not sum exactly (relative
    1e-9), or whose shown parts alone exceed its shown total (figures count people: >= 0).
-   A regional kind is kept unless contradicted: the district is the sum of its municipalities
-   by definition, and with 44 municipalities hardly any line is shown in full, so the data
-   alone rarely prove it. A group set S is kept only with evidence as well: at least
+   A regional kind and a catalogue partition are kept unless contradicted: they add up by
+   definition, and with 44 municipalities hardly any regional line is shown in full, so the
+   data alone rarely prove it. Any other set S (every_set) needs evidence as well: at least
    MIN_EVIDENCE fully shown lines with a total > 0, every member > 0 in one of them (a set
    padded with a group that is always 0 where shown is no evidence of a line).
    Quantities: the numerator, and the published denominator (for rates the count behind the
@@ -82,11 +85,18 @@ def read_cells(con: duckdb.DuckDBPyConnection, table: str = "indicator_values") 
         f"denominator::DOUBLE AS denominator, is_suppressed FROM {table}").df()
 
 
-def audit_table(con: duckdb.DuckDBPyConnection, table: str = "indicator_values") -> AuditResult:
-    return audit(read_cells(con, table))
+def audit_table(con: duckdb.DuckDBPyConnection, table: str = "indicator_values", *,
+                every_set: bool = False) -> AuditResult:
+    return audit(read_cells(con, table), every_set=every_set)
 
 
-def audit(cells: pd.DataFrame) -> AuditResult:
+def catalogue_partitions() -> dict[str, list[tuple[str, ...]]]:
+    from sources.catalogue import load
+
+    return {i.id: list(i.partitions) for i in load().indicators}
+
+
+def audit(cells: pd.DataFrame, *, every_set: bool = False) -> AuditResult:
     cells = cells.reset_index(drop=True)
     suppressed = cells["is_suppressed"].fillna(False).to_numpy(dtype=bool)
     kinds: list[tuple[str, str, str]] = []
@@ -95,7 +105,8 @@ def audit(cells: pd.DataFrame) -> AuditResult:
         values = pd.to_numeric(cells[quantity], errors="coerce").to_numpy(dtype="float64")
         known = ~suppressed & ~np.isnan(values)
         missing = ~suppressed & np.isnan(values)  # shown without a figure: lines through it are unusable
-        line_of, cell_of, sign_of, names = _lines(cells, values, known, missing)
+        line_of, cell_of, sign_of, names = _lines(cells, values, known, missing,
+                                                  None if every_set else catalogue_partitions())
         kinds += [(i, quantity, name) for i, name in names]
         solved, value = _solve(line_of, cell_of, sign_of, values, known)
         hit = solved & suppressed
@@ -126,7 +137,7 @@ def _adds_up(total: np.ndarray, parts: np.ndarray, t_ok: np.ndarray, p_ok: np.nd
     return evidence.sum() >= MIN_EVIDENCE and bool((p[evidence] > 0).any(axis=0).all())
 
 
-def _lines(cells, values, known, missing):
+def _lines(cells, values, known, missing, partitions):
     """The kept lines as membership arrays (line id, cell position, +1 part / -1 total) and
     the names of the kept kinds."""
     pos = np.arange(len(cells))
@@ -181,10 +192,14 @@ def _lines(cells, values, known, missing):
         if TOTAL_GROUP in groups:
             ti = groups.index(TOTAL_GROUP)
             rest = [k for k in range(len(groups)) if k != ti]
-            for size in range(1, len(rest) + 1):
-                for subset in combinations(rest, size):
-                    keep(flat[:, :, ti].reshape(-1), flat[:, :, list(subset)].reshape(-1, size),
-                         f"{TOTAL_GROUP} = " + " + ".join(groups[k] for k in subset))
+            if partitions is None:
+                sets = [s for size in range(1, len(rest) + 1) for s in combinations(rest, size)]
+            else:
+                sets = [tuple(groups.index(g) for g in p) for p in partitions.get(indicator, [])
+                        if all(g in groups for g in p)]
+            for subset in sets:
+                keep(flat[:, :, ti].reshape(-1), flat[:, :, list(subset)].reshape(-1, len(subset)),
+                     f"{TOTAL_GROUP} = " + " + ".join(groups[k] for k in subset), presumed=partitions is not None)
     if not line_of:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0), names
