@@ -7,6 +7,7 @@ and the published file stays as it was)."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 from datetime import datetime
 
 import duckdb
@@ -177,3 +178,47 @@ def test_the_audit_is_fast_at_district_scale(refreshed):
     result = disclosure.audit(big)
     assert result.passed and result.cells == 10 * len(cells)
     assert time.perf_counter() - started < 20
+
+
+def test_a_refresh_whose_set_lets_a_cell_be_computed_back_is_blocked(tmp_path):
+    """End to end on the real CLI: the project deployed with the first wording of the secondary
+    rule (model and mart check as before 2026-12-07) builds, on data where that wording leaks
+    (generated: scale 0.1, 30 months, seed 1; docs/confidentiality.md), a set from which a
+    suppressed cell follows. The audit blocks the refresh (exit 2), names the cells, and the
+    published set (built by the amended rule) stays byte for byte as it was."""
+    import subprocess
+    import sys
+
+    from conftest import env_for, imon
+    from sources.generator import generate
+    from test_operator_output import _copy_project
+
+    extracts, landing, data = tmp_path / "extracts", tmp_path / "landing", tmp_path / "data"
+    generate(extracts, start="2022-12", months=30, scale=0.1, seed=1)
+    shutil.copytree(extracts, landing)
+    env = env_for(data, landing)
+    imon("refresh", env=env, check_rc=0)
+    published = data / "published" / "monitoring.duckdb"
+    before = hashlib.sha256(published.read_bytes()).hexdigest()
+    assert audit_file(published).passed
+
+    repo = _copy_project(tmp_path / "deployed")
+    model = repo / "dbt_project" / "models" / "intermediate" / "int_indicator_suppression.py"
+    amended = "only_total = (per_line == 0) & has_total & ~total_shown"
+    assert amended in model.read_text()
+    model.write_text(model.read_text().replace(amended, "only_total = np.zeros(n_lines, dtype=bool)"))
+    check = repo / "dbt_project" / "tests" / "assert_suppression_applied.sql"
+    new_case = "or (total_suppressed and suppressed_parts = 0 and parts_above_0 > 0)"
+    assert check.read_text().count(new_case) == 2
+    check.write_text(check.read_text().replace(new_case, "or false"))
+    proc = subprocess.run([sys.executable, "-m", "orchestration.cli", "refresh"], env=dict(env, PYTHONPATH=str(repo)),
+                          cwd=repo, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "BLOCKIERT" in proc.stdout and "no_recoverable_cells" in proc.stdout
+    assert "assert_suppression_applied" not in proc.stdout  # the first wording's own check passed
+    # the cells the audit computes back from the working copy are named in the outcome
+    working = audit_file(data / "warehouse" / "internal.duckdb", "marts.indicator_values")
+    assert not working.passed
+    for name in working.cell_names(limit=10):
+        assert f"errechenbar: {name}" in proc.stdout
+    assert hashlib.sha256(published.read_bytes()).hexdigest() == before
