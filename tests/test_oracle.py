@@ -687,7 +687,7 @@ def test_second_edition_confidentiality(second):
 
 # (scale, seed) of generated histories refreshed by the real pipeline and compared with the
 # oracle, beside the session fixture's 0.02 / seed 7 (tests/test_pipeline.py). Scale 1.0 is a
-# documented run (README, "Geheimhaltung"): too slow for the suite.
+# documented run (docs/confidentiality.md): too slow for the suite.
 E2E_RUNS = [(0.05, 11), (0.02, 3)]
 
 
@@ -721,3 +721,12 @@ def test_published_equals_the_oracle_on_generated_data(scale, seed, tmp_path):
     # both rules were at work
     counts = suppression_counts(raw, want)
     assert counts["primary"].sum() > 0 and counts["secondary"].sum() > 0
+    # and no suppressed cell can be computed back (the disclosure audit, also with every set of
+    # groups an outsider could try), which refresh_log records with the cells per rule
+    from orchestration.disclosure import audit
+
+    assert audit(got).passed and audit(got, every_set=True).passed
+    con = duckdb.connect(str(data / "published" / "monitoring.duckdb"), read_only=True)
+    log = con.execute("SELECT suppressed_primary, suppressed_secondary, disclosure_audit FROM refresh_log").fetchall()
+    con.close()
+    assert log == [(int(counts["primary"].sum()), int(counts["secondary"].sum()), audit(got).summary())]
