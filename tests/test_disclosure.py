@@ -222,3 +222,29 @@ def test_a_refresh_whose_set_lets_a_cell_be_computed_back_is_blocked(tmp_path):
     for name in working.cell_names(limit=10):
         assert f"errechenbar: {name}" in proc.stdout
     assert hashlib.sha256(published.read_bytes()).hexdigest() == before
+
+
+def test_a_published_file_from_before_the_audit_keeps_its_history(clone_state):
+    """An installation whose refresh_log has no audit columns yet (published before this
+    change): the next publish carries its rows over (NULL in the new columns) and records
+    cells per rule and the audit for itself."""
+    from orchestration.publish import publish
+
+    data, _landing, _env = clone_state()
+    internal, published = data / "warehouse" / "internal.duckdb", data / "published" / "monitoring.duckdb"
+    con = duckdb.connect(str(published))
+    for col in ("suppressed_primary", "suppressed_secondary", "disclosure_audit"):
+        con.execute(f"ALTER TABLE refresh_log DROP COLUMN {col}")
+    (old_id,), = con.execute("SELECT refresh_id FROM refresh_log").fetchall()
+    con.close()
+    publish(internal, published, refresh_id="next", mode="rebuild", versions=[], fingerprint="x",
+            acceptances=[], checks={}, started_at=datetime.now())
+    con = duckdb.connect(str(published), read_only=True)
+    rows = dict((r[0], r[1:]) for r in con.execute(
+        "SELECT refresh_id, suppressed_primary, suppressed_secondary, disclosure_audit FROM refresh_log").fetchall())
+    n_suppressed = con.execute("SELECT count(*) FROM indicator_values WHERE is_suppressed").fetchone()[0]
+    con.close()
+    assert rows[old_id] == (None, None, None)
+    primary, secondary, audit = rows["next"]
+    assert primary > 0 and secondary > 0 and primary + secondary == n_suppressed
+    assert audit.startswith("bestanden")
