@@ -214,6 +214,8 @@ def test_a_refresh_whose_set_lets_a_cell_be_computed_back_is_blocked(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "orchestration.cli", "refresh"], env=dict(env, PYTHONPATH=str(repo)),
                           cwd=repo, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # a changed suppression model is new project code: the installation rebuilds by itself
+    assert "Projektcode geändert" in proc.stdout
     assert "BLOCKIERT" in proc.stdout and "no_recoverable_cells" in proc.stdout
     assert "assert_suppression_applied" not in proc.stdout  # the first wording's own check passed
     # the cells the audit computes back from the working copy are named in the outcome
