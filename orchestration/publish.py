@@ -43,7 +43,10 @@ CREATE TABLE IF NOT EXISTS refresh_log (
     checks_warned  INTEGER,
     checks_summary VARCHAR,      -- JSON: check name -> passed/warned
     indicator_rows BIGINT,
-    duration_s     DOUBLE
+    duration_s     DOUBLE,
+    suppressed_primary   BIGINT,  -- cells suppressed by the primary rule (docs/confidentiality.md)
+    suppressed_secondary BIGINT,  -- cells added by the rounds of the secondary rule
+    disclosure_audit     VARCHAR  -- outcome of the disclosure audit on exactly this set (German, no values)
 )
 """
 
@@ -69,6 +72,10 @@ def sql_literal(text: str | Path) -> str:
 
 class PublishedFileBusy(PipelineStop):
     """Another process holds the published file open for writing (a reader that forgot read_only)."""
+
+
+class DisclosureRisk(PipelineStop):
+    """The published set would let a suppressed cell be computed back (orchestration/disclosure.py)."""
 
 
 def busy_error(path: Path, exc: Exception) -> PublishedFileBusy | None:
@@ -194,7 +201,18 @@ def publish(
             if "refresh_files" in prev_tables:
                 con.execute("INSERT INTO refresh_files BY NAME SELECT * FROM previous.refresh_files")
             con.execute("DETACH previous")
+        by_rule = dict(con.execute(
+            "SELECT suppression_round > 0, count(*) FROM internal.intermediate.int_indicator_suppression "
+            "WHERE is_suppressed GROUP BY 1").fetchall())
         con.execute("DETACH internal")
+        # The blocking check no_recoverable_cells ran on the working copy; audited again on what is
+        # published now, so refresh_log records the audit of exactly this set.
+        from orchestration.disclosure import audit_table
+
+        audit = audit_table(con, "main.indicator_values")
+        if not audit.passed:
+            raise DisclosureRisk(f"Geheimhaltung verletzt, nichts veröffentlicht: {audit.summary()} "
+                                 f"({'; '.join(audit.cell_names(limit=5))})")
         # The evaluation (changes, district position, Zielwerte status) is computed on the
         # suppressed values, so it can never reveal what suppression hides.
         from orchestration.evaluation import add_evaluation
@@ -221,13 +239,14 @@ def publish(
             )
         n_rows = con.execute("SELECT count(*) FROM indicator_values").fetchone()[0]
         con.execute(
-            "INSERT INTO refresh_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO refresh_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 refresh_id, datetime.now(), mode, fingerprint, len(versions),
                 json.dumps(files, ensure_ascii=False), json.dumps(acceptances, ensure_ascii=False),
                 sum(v == "passed" for v in checks.values()), sum(v == "warned" for v in checks.values()),
                 json.dumps(checks, ensure_ascii=False), n_rows,
                 (datetime.now() - started_at).total_seconds(),
+                by_rule.get(False, 0), by_rule.get(True, 0), audit.summary(),
             ],
         )
         con.execute("CHECKPOINT")

@@ -203,6 +203,10 @@ def _blocked(settings: Settings, run_id: str, seconds: float | None, gate_report
         for name, md in mart_checks:
             rows = next((md[k] for k in ("dagster_dbt/failed_row_count", "failed_row_count", "count") if k in md), None)
             details.append(f"Prüfung: {name}" + (f": {rows} Zeile(n)" if rows is not None else ""))
+            cells = md.get("cells") or []  # the disclosure audit names the cells it could compute
+            details.extend(f"  errechenbar: {c}" for c in cells[:10])
+            if len(cells) > 10:
+                details.append(f"  … und {rows - 10 if isinstance(rows, int) else len(cells) - 10} weitere Zelle(n)")
         details.append(f"Bericht: {report}")
         next_steps.append(NEXT_STEP_MARTS)
     if gate_reports and not any(next_steps):

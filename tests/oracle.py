@@ -811,8 +811,8 @@ def apply_primary(frame: pd.DataFrame) -> pd.DataFrame:
 
 def secondary_cells(unsuppressed: pd.DataFrame, primary: pd.Series,
                     catalogue_file: Path = CATALOGUE_FILE) -> dict[int, int]:
-    """The secondary rule of indicators.md, literally: row label -> round in which it was
-    chosen. `unsuppressed` holds the figures before any suppression, `primary` (same index)
+    """The secondary rule of indicators.md (as amended 2026-12-07), literally: row label -> round
+    in which it was chosen. `unsuppressed` holds the figures before any suppression, `primary` (same index)
     says which cells the primary rule suppressed."""
     lists = _catalogue_lines(catalogue_file)
     figure = _figure(unsuppressed).to_dict()
@@ -841,15 +841,16 @@ def secondary_cells(unsuppressed: pd.DataFrame, primary: pd.Series,
         round_no += 1
         chosen = set()
         for total, parts in lines:
-            if total in suppressed:
-                continue
-            if sum(1 for p in parts if p in suppressed) != 1:
+            # exactly one suppressed cell in the line, the total or a part (amended 2026-12-07:
+            # a suppressed total whose parts are all shown is their sum)
+            hidden = [c for c in [total, *parts] if c in suppressed]
+            if len(hidden) != 1:
                 continue
             candidates = [p for p in parts if p not in suppressed and figure[p] > 0]
             if candidates:
                 chosen.add(min(candidates, key=lambda p: (figure[p], region[p], group_index[p])))
-            else:
-                chosen.add(total)
+            elif hidden[0] != total:
+                chosen.add(total)  # a suppressed total without a part > 0 shown: nothing
         if not chosen:
             return chosen_in
         suppressed |= chosen

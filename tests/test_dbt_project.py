@@ -737,8 +737,9 @@ def test_generator_detects_drift_and_a_new_indicator(tmp_path, monkeypatch):
 
 def test_suppression_check_blocks_a_wrong_mart(built, tmp_path):
     """The blocking mart check assert_suppression_applied passes on the built mart and fails on
-    two wrong ones: a mart with the primary rule only (the secondary cells shown again) and a
-    mart that shows one cell of the primary rule."""
+    three wrong ones: a mart with the primary rule only (the secondary cells shown again), a
+    mart whose group line has only its total suppressed (the amended rule) and a mart that
+    shows one cell of the primary rule."""
     select = ["test", "--select", "assert_suppression_applied"]
     test_id = "test.integrationsmonitor.assert_suppression_applied"
     work = tmp_path / "work"
@@ -762,6 +763,30 @@ def test_suppression_check_blocks_a_wrong_mart(built, tmp_path):
                       AND s.region_code = p.region_code AND s.group_code = p.group_code AND {which}"""
     cases = {
         "primary_only": ("s.suppression_round > 0", "line with exactly one suppressed part"),
+        # the amended rule (2026-12-07): a group line whose total is suppressed (as a part of its
+        # regional line) and whose parts were all suppressed in later rounds: show its parts again
+        "total_only": ("""s.suppression_round > 0
+                          AND s.group_code IN (SELECT group_code FROM reference.indicator_groups g
+                                               WHERE g.indicator_id = s.indicator_id AND g.partition_id IS NOT NULL)
+                          AND concat_ws('|', s.indicator_id, s.period, s.region_code) = (
+                              SELECT min(concat_ws('|', t.indicator_id, t.period, t.region_code))
+                              FROM intermediate.int_indicator_suppression t
+                              WHERE t.group_code = 'insgesamt' AND t.suppression_round IS NOT NULL
+                                AND NOT EXISTS (
+                                    SELECT 1 FROM intermediate.int_indicator_suppression q
+                                    JOIN reference.indicator_groups g
+                                      ON g.indicator_id = q.indicator_id AND g.group_code = q.group_code
+                                    WHERE g.partition_id IS NOT NULL AND q.indicator_id = t.indicator_id
+                                      AND q.period = t.period AND q.region_code = t.region_code
+                                      AND q.suppression_round = 0)
+                                AND EXISTS (
+                                    SELECT 1 FROM intermediate.int_indicator_suppression q
+                                    JOIN reference.indicator_groups g
+                                      ON g.indicator_id = q.indicator_id AND g.group_code = q.group_code
+                                    WHERE g.partition_id IS NOT NULL AND q.indicator_id = t.indicator_id
+                                      AND q.period = t.period AND q.region_code = t.region_code
+                                      AND q.suppression_round > 0 AND q.figure > 0))""",
+                       "with exactly one suppressed cell, its total"),
         "primary_cell_shown": ("""s.suppression_round = 0
                                   AND concat_ws('|', s.indicator_id, s.period, s.region_code, s.group_code) = (
                                       SELECT min(concat_ws('|', indicator_id, period, region_code, group_code))

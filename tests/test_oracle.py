@@ -721,3 +721,13 @@ def test_published_equals_the_oracle_on_generated_data(scale, seed, tmp_path):
     # both rules were at work
     counts = suppression_counts(raw, want)
     assert counts["primary"].sum() > 0 and counts["secondary"].sum() > 0
+    # and no suppressed cell can be computed back along the contract's lines (the disclosure
+    # audit; with every set of groups it can fail: docs/confidentiality.md), which refresh_log
+    # records with the cells per rule
+    from orchestration.disclosure import audit
+
+    assert audit(got).passed
+    con = duckdb.connect(str(data / "published" / "monitoring.duckdb"), read_only=True)
+    log = con.execute("SELECT suppressed_primary, suppressed_secondary, disclosure_audit FROM refresh_log").fetchall()
+    con.close()
+    assert log == [(int(counts["primary"].sum()), int(counts["secondary"].sum()), audit(got).summary())]

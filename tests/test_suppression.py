@@ -278,6 +278,79 @@ def test_null_figures_are_neither_suppressed_nor_chosen(rounds_of):
     assert rounds_of(cells) == {("ENG-02", A, "insgesamt"): 0, ("ENG-02", D, "insgesamt"): 1}
 
 
+# the amended rule (indicators.md, "Amended 2026-12-07"): a line whose only suppressed cell is
+# its total chooses a part too
+
+E = "08116007"  # a fourth municipality for the case below
+
+# ARB-02 (count), insgesamt = deutsch + auslaendisch; fluchtkontext 0. Additive, so the
+# disclosure audit can be run on it (tests/test_disclosure.py).
+#         insgesamt deutsch auslaendisch
+#   D        45       29        16
+#   A        10        6         4
+#   B         2 <- p   2 <- p    0
+#   C        21       18         3
+#   E        12        3         9
+LEAK = {(D, "insgesamt"): 45, (D, "deutsch"): 29, (D, "auslaendisch"): 16,
+        (A, "insgesamt"): 10, (A, "deutsch"): 6, (A, "auslaendisch"): 4,
+        (B, "insgesamt"): 2, (B, "deutsch"): 2,
+        (C, "insgesamt"): 21, (C, "deutsch"): 18, (C, "auslaendisch"): 3,
+        (E, "insgesamt"): 12, (E, "deutsch"): 3, (E, "auslaendisch"): 9}
+# round 1 (both wordings): regional line insgesamt takes A insgesamt 10 (< 12 < 21), regional
+# line deutsch E deutsch 3; round 2: group line E (12 = [3] + 9) takes E auslaendisch 9.
+LEAK_ROUNDS = {("ARB-02", B, "insgesamt"): 0, ("ARB-02", B, "deutsch"): 0,
+               ("ARB-02", A, "insgesamt"): 1, ("ARB-02", E, "deutsch"): 1,
+               ("ARB-02", E, "auslaendisch"): 2}
+# The first wording then went on: round 3 regional line auslaendisch (16 = 4 + 0 + 3 + [9])
+# takes C auslaendisch 3, round 4 group line C (21 = 18 + [3]) C deutsch 18. Group line A
+# (total suppressed, 6 and 4 shown) was never looked at: A insgesamt = 10, then from the
+# regional line insgesamt B insgesamt = 45 - 10 - 21 - 12 = 2 and B deutsch = 2: primary cells.
+LEAK_FIRST_WORDING = {**LEAK_ROUNDS, ("ARB-02", C, "auslaendisch"): 3, ("ARB-02", C, "deutsch"): 4}
+
+
+def with_e(cells: pd.DataFrame, figures: dict) -> pd.DataFrame:
+    """`grid` plus the municipality E (same indicator and period)."""
+    extra = grid(cells["indicator_id"].iloc[0], {(A, g): v for (r, g), v in figures.items() if r == E})
+    extra = extra[extra.region_code == A].assign(region_code=E)
+    return pd.concat([cells, extra], ignore_index=True)
+
+
+@IMPLEMENTATIONS
+def test_suppressed_total_with_all_parts_shown_chooses_a_part(rounds_of):
+    # round 2 also: group line A, its total suppressed in round 1 as a part of the regional
+    # line insgesamt, parts 6 and 4 shown, takes its smallest part A auslaendisch 4. Then the
+    # regional line auslaendisch has two suppressed parts (A, E) and nothing more follows.
+    assert rounds_of(with_e(grid("ARB-02", LEAK), LEAK)) == {**LEAK_ROUNDS, ("ARB-02", A, "auslaendisch"): 2}
+
+
+@IMPLEMENTATIONS
+def test_chain_from_a_group_line_into_a_regional_line_and_back(rounds_of):
+    # BIL-03 (rate, figure = leavers). Not additive on purpose (the rule does not rely on it).
+    #         insgesamt deutsch auslaendisch
+    #   D        30       2 <- p   10
+    #   A         9       5         4
+    #   B         0       0         6
+    #   C         0       0         8
+    # round 1: group line D (30 = [2] + 10) takes D auslaendisch; regional line deutsch, its
+    #          total D deutsch alone suppressed, takes A deutsch 5 (new branch).
+    # round 2: regional line auslaendisch, its total D auslaendisch alone suppressed, and group
+    #          line A (9 = [5] + 4) both take A auslaendisch 4 (6 and 8 are larger).
+    # round 3: every line has 0 or 2 suppressed cells. The first wording stopped after round 1:
+    #          D deutsch and D auslaendisch were each the sum of their shown parts.
+    f = {(D, "insgesamt"): 30, (D, "deutsch"): 2, (D, "auslaendisch"): 10,
+         (A, "insgesamt"): 9, (A, "deutsch"): 5, (A, "auslaendisch"): 4,
+         (B, "auslaendisch"): 6, (C, "auslaendisch"): 8}
+    assert rounds_of(grid("BIL-03", f)) == {
+        ("BIL-03", D, "deutsch"): 0, ("BIL-03", D, "auslaendisch"): 1, ("BIL-03", A, "deutsch"): 1,
+        ("BIL-03", A, "auslaendisch"): 2}
+
+
+@IMPLEMENTATIONS
+def test_suppressed_total_whose_parts_are_all_0_chooses_nothing(rounds_of):
+    # the spec's remark: nothing to choose (not additive on purpose)
+    assert rounds_of(grid("WOH-02", {(D, "VU"): 2})) == {("WOH-02", D, "VU"): 0}
+
+
 def test_both_implementations_agree_on_random_grids():
     """Random small grids of every catalogue indicator (many small figures, so lines chain):
     the model's rounds equal the oracle's."""

@@ -6,8 +6,9 @@
 --              behind its denominator is 1 or 2, is suppressed; anzahl_gemeinden and undefined
 --              cells (ENG-02 without answer) never are;
 --   secondary: no line (regional: district + municipalities per group; group: insgesamt +
---              a partition per region, seed indicator_groups) has exactly one suppressed part
---              beside a shown total;
+--              a partition per region, seed indicator_groups) has exactly one suppressed cell,
+--              its total or one part (amended 2026-12-07), except a suppressed total whose
+--              parts are all shown with no figure > 0 (the spec's remark: nothing to choose);
 --   shape:     a suppressed row shows NULL numerator, denominator and value; every other row
 --              shows the unsuppressed figures unchanged.
 -- One row per violation, naming the cell (or the line's total) and the problem.
@@ -27,6 +28,9 @@ groups as (
 joined as (
     select
         published.*,
+        -- the figure of indicators.md: the count, or for rates the count behind the denominator
+        case when internal.unit in ('anzahl', 'anzahl_gemeinden') then internal.numerator
+            else internal.denominator_count end as figure,
         internal.numerator as internal_numerator,
         internal.denominator as internal_denominator,
         internal.value as internal_value,
@@ -72,38 +76,53 @@ regional_lines as (
     select
         indicator_id, period, group_code,
         count(*) filter (where region_code <> '08116' and is_suppressed) as suppressed_parts,
-        bool_or(region_code = '08116' and not is_suppressed) as total_shown
-    from published
+        count(*) filter (where region_code <> '08116' and not is_suppressed and figure > 0) as parts_above_0,
+        bool_or(region_code = '08116' and is_suppressed) as total_suppressed,
+        bool_or(region_code = '08116') as has_total
+    from joined
+    where unit <> 'anzahl_gemeinden'
     group by indicator_id, period, group_code
 ),
 
 group_lines as (
     select
-        published.indicator_id, published.period, published.region_code, groups.partition_id,
-        count(*) filter (where published.is_suppressed) as suppressed_parts
-    from published
+        joined.indicator_id, joined.period, joined.region_code, groups.partition_id,
+        count(*) filter (where joined.is_suppressed) as suppressed_parts,
+        count(*) filter (where not joined.is_suppressed and joined.figure > 0) as parts_above_0
+    from joined
     inner join groups
-        on groups.indicator_id = published.indicator_id
-        and groups.group_code = published.group_code
-    where groups.partition_id is not null
-    group by published.indicator_id, published.period, published.region_code, groups.partition_id
+        on groups.indicator_id = joined.indicator_id
+        and groups.group_code = joined.group_code
+    where groups.partition_id is not null and joined.unit <> 'anzahl_gemeinden'
+    group by joined.indicator_id, joined.period, joined.region_code, groups.partition_id
 ),
 
-line_problems as (
-    select indicator_id, period, '08116' as region_code, group_code,
-        'regional line with exactly one suppressed part beside a shown total' as problem
-    from regional_lines
-    where total_shown and suppressed_parts = 1
-    union all
-    select group_lines.indicator_id, group_lines.period, group_lines.region_code, total.group_code,
-        'group line (partition ' || group_lines.partition_id || ') with exactly one suppressed part beside a shown total'
+group_lines_with_total as (
+    select group_lines.*, total.group_code as total_group, total.is_suppressed as total_suppressed
     from group_lines
     inner join published as total
         on total.indicator_id = group_lines.indicator_id
         and total.period = group_lines.period
         and total.region_code = group_lines.region_code
         and total.group_code = 'insgesamt'
-    where not total.is_suppressed and group_lines.suppressed_parts = 1
+),
+
+line_problems as (
+    select indicator_id, period, '08116' as region_code, group_code,
+        case when total_suppressed then 'regional line whose only suppressed cell is its total'
+            else 'regional line with exactly one suppressed part beside a shown total' end as problem
+    from regional_lines
+    where has_total and (
+        (not total_suppressed and suppressed_parts = 1)
+        or (total_suppressed and suppressed_parts = 0 and parts_above_0 > 0)
+    )
+    union all
+    select indicator_id, period, region_code, total_group,
+        'group line (partition ' || partition_id || ') with exactly one suppressed cell'
+        || case when total_suppressed then ', its total' else ', a part' end
+    from group_lines_with_total
+    where (not total_suppressed and suppressed_parts = 1)
+        or (total_suppressed and suppressed_parts = 0 and parts_above_0 > 0)
 )
 
 select * from cell_problems

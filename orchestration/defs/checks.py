@@ -8,6 +8,7 @@ visible in the UI without stopping a refresh."""
 
 import dagster as dg
 
+from orchestration import disclosure
 from orchestration import warehouse as wh
 from orchestration.defs.assets import INDICATOR_VALUES
 from orchestration.publish import FORBIDDEN_COLUMNS, MARTS_SCHEMA, sql_literal
@@ -53,7 +54,22 @@ def no_published_period_lost() -> dg.AssetCheckResult:
     )
 
 
-mart_checks = [no_person_level_columns, no_published_period_lost]
+@dg.asset_check(asset=INDICATOR_VALUES, blocking=True,
+                description="Disclosure audit (docs/confidentiality.md): no suppressed cell of the set follows "
+                "from its published cells by adding and subtracting along regional and group lines.")
+def no_recoverable_cells() -> dg.AssetCheckResult:
+    con = wh.connect(get_settings().internal_db, read_only=True)
+    try:
+        result = disclosure.audit_table(con, f"{MARTS_SCHEMA}.indicator_values")
+    finally:
+        con.close()
+    # the cells by name only: a recovered value must not reach the run log
+    return dg.AssetCheckResult(passed=result.passed, metadata={
+        "count": result.count, "cells": result.cell_names(limit=50), "summary": result.summary(),
+        "suppressed": result.suppressed, "line_kinds": len(result.line_kinds)})
+
+
+mart_checks = [no_person_level_columns, no_published_period_lost, no_recoverable_cells]
 
 
 @dg.multi_asset_check(

@@ -14,9 +14,13 @@ Unit `anzahl_gemeinden` (ENG-01) counts no people: never suppressed, forms no li
 Secondary rule, in rounds. Lines, per indicator and period:
   regional lines  per group: total = the district cell, parts = the 44 municipality cells;
   group lines     per region and partition: total = `insgesamt`, parts = the partition's groups.
-Each round, every line whose total is shown and which has exactly one suppressed part chooses
-the shown part with the smallest figure > 0 (ties: lowest region_code, then the indicator's
-group order), or its total where no part qualifies. All chosen cells are suppressed together;
+Each round, every line with exactly one suppressed cell chooses one more (amended 2026-12-07):
+  one suppressed part, total shown: the shown part with the smallest figure > 0 (ties: lowest
+      region_code, then the indicator's group order), or the total where no part qualifies;
+  the total suppressed (as a part of another line), every part shown: the part with the
+      smallest figure > 0, same ties; nothing where no part qualifies (its parts are all 0).
+The first wording had only the first case: a suppressed total with all parts shown was their
+sum, and further cells followed from it in chains. All chosen cells are suppressed together;
 the rounds end with a round that chooses nothing. An undefined cell (`is_undefined`: ENG-02's
 municipalities that did not answer, NULL figures) is neither suppressed nor ever chosen.
 
@@ -131,15 +135,17 @@ def suppression_rounds(cells, groups):
         per_line = np.bincount(part_line, weights=part_suppressed, minlength=n_lines)
         total_shown = np.zeros(n_lines, dtype=bool)
         total_shown[has_total] = ~suppressed[line_total[has_total]]
-        deciding = (per_line == 1) & total_shown
-        if not deciding.any():
-            return rounds
+        one_part = (per_line == 1) & total_shown  # the total would give the part away
+        only_total = (per_line == 0) & has_total & ~total_shown  # the parts would add up to it
+        deciding = one_part | only_total
         candidate = deciding[part_line] & ~part_suppressed & can_choose
         lines_with_part, first = np.unique(part_line[candidate], return_index=True)
         chosen_parts = part_cell[candidate][first]
-        no_part = deciding.copy()
+        no_part = one_part.copy()  # a suppressed total without a part > 0 chooses nothing
         no_part[lines_with_part] = False
         chosen = np.union1d(chosen_parts, line_total[no_part])
+        if chosen.size == 0:
+            return rounds
         suppressed[chosen] = True
         rounds[chosen] = round_no
 
