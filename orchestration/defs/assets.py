@@ -238,7 +238,8 @@ def published_warehouse(context: dg.AssetExecutionContext, refresh: RefreshRun) 
         con.close()
     in_set = {(v.file_name, v.sha256) for v in versions}
     acceptances = [a for a in read_acceptances(settings) if (a["file_name"], a["sha256"]) in in_set]
-    started = datetime.fromtimestamp(context.instance.get_run_stats(context.run.run_id).start_time or datetime.now().timestamp())
+    started = datetime.fromtimestamp(refresh.started_at or context.instance.get_run_stats(context.run.run_id).start_time
+                                     or datetime.now().timestamp())
     code = projectcode.code_fingerprint()
     con = wh.connect(settings.internal_db, read_only=True)
     try:
