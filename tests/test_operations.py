@@ -350,6 +350,7 @@ def dbt_step_outcome(data: Path, run_id: str) -> tuple[set[str], set[str]]:
                                             limit=10_000).records
         checks = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION,
                                               limit=10_000).records
+        tags = instance.get_run_by_id(run_id).tags
     finally:
         instance.dispose()
     in_dbt = [r.event_log_entry for r in mats + checks if r.event_log_entry.step_key == "monitoring_models"]
@@ -357,6 +358,9 @@ def dbt_step_outcome(data: Path, run_id: str) -> tuple[set[str], set[str]]:
              if e.dagster_event.event_type_value == "ASSET_MATERIALIZATION"}
     tested = {e.dagster_event.event_specific_data.check_name for e in in_dbt
               if e.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"}
+    # the run's tags count the same (seeds and models; dbt nodes without an asset have none)
+    n_checks = sum(1 for e in in_dbt if e.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION")
+    assert int(tags["imon/dbt_tests"]) == n_checks and int(tags["imon/dbt_nodes"]) >= len(built)
     return built, tested
 
 

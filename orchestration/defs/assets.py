@@ -181,8 +181,11 @@ def monitoring_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, re
     broken = [r["unique_id"] for r in results if r.get("status") in ("error", "runtime error")
               and not r["unique_id"].startswith("test.")]
     errored_tests = [r["unique_id"] for r in results if r.get("status") == "error" and r["unique_id"].startswith("test.")]
-    context.log.info(f"dbt: {sum(1 for r in results if not r['unique_id'].startswith('test.'))} Modelle/Seeds, "
-                     f"{sum(1 for r in results if r['unique_id'].startswith('test.'))} Tests ausgeführt")
+    n_tests = sum(1 for r in results if r["unique_id"].startswith("test."))
+    context.log.info(f"dbt: {len(results) - n_tests} Modelle/Seeds, {n_tests} Tests ausgeführt")
+    # on the run (Dagster UI, bench): what this refresh built, against the whole project
+    context.instance.add_run_tags(context.run.run_id, {"imon/dbt_nodes": str(len(results) - n_tests),
+                                                       "imon/dbt_tests": str(n_tests)})
     if broken or errored_tests:
         raise RuntimeError(f"dbt build failed: {', '.join(broken + errored_tests)}")
 
