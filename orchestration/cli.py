@@ -40,7 +40,10 @@ def cmd_refresh(args) -> int:
     try:
         if args.demo:
             _demo_key()
-        outcome = run_refresh(full=args.full, rekey=args.neuer_schluessel, verbose=args.verbose)
+        import psutil
+
+        outcome = run_refresh(full=args.full, rekey=args.neuer_schluessel, verbose=args.verbose,
+                              started_at=psutil.Process().create_time())  # the duration shown is the process's
     except Exception as e:  # anything before or around the Dagster run: its cause, in one line
         if args.verbose:
             import traceback

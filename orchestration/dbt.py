@@ -88,3 +88,24 @@ def keep_partial_parse(settings: Settings, target_path: Path) -> None:
     tmp = cache.with_name(cache.name + ".tmp")
     shutil.copyfile(saved, tmp)
     os.replace(tmp, cache)
+
+
+# --- what a refresh builds -------------------------------------------------------------------
+# A month touches only what depends on the file types that changed (issue 20): the dbt nodes
+# downstream of their raw sources and of the file registry (meta.file_versions, which every
+# load changes), plus the marts, which are all published (a mart left out would stop the
+# publish step in Dagster; each is a few hundred rows). Data tests follow dbt's eager indirect
+# selection: every test with at least one selected parent runs, also one that joins a changed
+# model to an unchanged seed. The seeds and the models of unchanged file types keep their
+# tables, which were built from the same code: a code change or `--full` builds everything.
+REGISTRY_SOURCE = "source:meta.file_versions+"
+ALWAYS = "path:models/marts"
+
+
+def build_selection(file_types: set[str] | list[str], manifest: dict) -> str | None:
+    """The dbt --select of a refresh whose changed periods are of these file types; None when a
+    file type has no raw source in the manifest (then build everything rather than miss one)."""
+    sources = {(s["source_name"], s["name"]) for s in manifest.get("sources", {}).values()}
+    if any(("raw", ft) not in sources for ft in file_types):
+        return None
+    return " ".join([*(f"source:raw.{ft}+" for ft in sorted(file_types)), REGISTRY_SOURCE, ALWAYS])

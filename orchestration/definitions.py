@@ -1,5 +1,7 @@
 """Entry point for `dagster dev` and the CLI: everything is defined in orchestration/defs/."""
 
+import gc
+
 import dagster as dg
 
 from orchestration.defs.assets import ingest_assets, monitoring_models, postgres_serving, published_warehouse, report
@@ -19,3 +21,9 @@ defs = dg.Definitions(
     # config (defs/jobs.py refresh_run_config) picks which loggers a run uses.
     loggers={"console": dg.colored_console_logger, "imon": imon_logger},
 )
+
+# What is imported and defined so far (Dagster, dbt-core, pydantic models: ~250k objects) lives as
+# long as the process. Moved out of the cyclic collector's sight, a full collection no longer
+# walks it (1.4 s each under load, measured; the ingest collects once per batch to hand Arrow
+# memory back): the objects stay alive either way, only the needless scans go.
+gc.freeze()

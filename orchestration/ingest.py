@@ -365,6 +365,8 @@ def ingest_file_type(contract: Contract, settings: Settings, full: bool, log=pri
         (f for f in scan_inbox(settings.landing_dir)[0] if f.contract.file_type == contract.file_type),
         key=lambda f: (f.period, f.path.name),
     )
+    if not files and not full:
+        return out  # most types on most nights: no warehouse connection for nothing
     con = wh.connect(settings.internal_db)
     try:
         if full:

@@ -44,8 +44,12 @@ class Outcome:
 
 
 def run_refresh(full: bool = False, settings: Settings | None = None, log=print, *,
-                rekey: bool = False, verbose: bool = False) -> Outcome:
-    """`imon refresh`: the same job as the schedule, in-process, no server needed."""
+                rekey: bool = False, verbose: bool = False, started_at: float | None = None) -> Outcome:
+    """`imon refresh`: the same job as the schedule, in-process, no server needed. `started_at`
+    (epoch s, default: now) is where the refresh's duration counts from (the CLI: its process start)."""
+    import time
+
+    started_at = started_at or time.time()
     settings = settings or get_settings()
     full = full or rekey
     if full:
@@ -90,7 +94,7 @@ def run_refresh(full: bool = False, settings: Settings | None = None, log=print,
         instance = get_instance(settings)
         job = defs.resolve_job_def("refresh")
         result = job.execute_in_process(
-            run_config=refresh_run_config(full=full, rekey=rekey, cli=True, verbose=verbose),
+            run_config=refresh_run_config(full=full, rekey=rekey, cli=True, verbose=verbose, started_at=started_at),
             instance=instance, raise_on_error=False,
         )
         outcome = outcome_of(result, settings, run_seconds(instance, result.run_id))

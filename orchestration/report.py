@@ -37,6 +37,7 @@ memory with orchestration/zielwerte.yml, so the report also works on an older pu
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import os
@@ -473,8 +474,12 @@ class Site:
     """Renders pages into one folder with the shared layout; CSS and JS inlined."""
 
     def __init__(self, out: Path, stand: str, generated: str, fields: list[catalogue.Field],
-                 docs: list[tuple[str, str]] = ()):
+                 docs: list[tuple[str, str]] = (), previous: Path | None = None):
         self.out = out
+        # downloads whose content is what the report in `previous` already holds are taken over
+        self.previous = previous
+        self.old_digests = _read_digests(previous) if previous else {}
+        self.digests: dict[str, str] = {}
         self.stand = stand
         self.generated = generated
         self.env = _environment()
@@ -494,6 +499,34 @@ class Site:
         html_text = self.env.get_template(template).render(
             site=self, title=title, active=active, data=payload, **context)
         (self.out / filename).write_text(html_text, encoding="utf-8")
+
+
+    def download(self, name: str, writer, *content) -> None:
+        """downloads/<name> := writer(path, *content), unless the previous report holds this file
+        made from the same content by the same code (issue 20: a month leaves the downloads of
+        the indicators it does not touch as they are; writing XLSX is most of the report's time).
+        The pages are always rendered: each states the published data stand."""
+        digest = hashlib.sha256(repr((_CODE_DIGEST, name, content)).encode()).hexdigest()
+        dest = self.out / "downloads" / name
+        old = self.previous / "downloads" / name if self.previous else None
+        if old is not None and self.old_digests.get(name) == digest and old.is_file():
+            shutil.copy2(old, dest)
+        else:
+            writer(dest, *content)
+        self.digests[name] = digest
+
+
+# What the downloads are made with: another version of this module or of the XLSX writer makes
+# every download anew.
+_CODE_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+DIGESTS_FILE = ".inhalt.json"  # downloads/<this>: file name -> digest of what it was made from
+
+
+def _read_digests(out_dir: Path) -> dict[str, str]:
+    try:
+        return json.loads((out_dir / "downloads" / DIGESTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def _row_notes(rows) -> list[str]:
@@ -583,9 +616,9 @@ def _district_row(ind: Indicator, g: str | None) -> dict | None:
 def render_indicator(site: Site, ind: Indicator, fld: catalogue.Field) -> None:
     if ind.rows:  # a page without values offers no downloads
         latest_t, series_t = _indicator_tables(ind)
-        write_csv(site.out / "downloads" / f"{ind.id}_aktuell.csv", latest_t)
-        write_csv(site.out / "downloads" / f"{ind.id}_zeitreihe.csv", series_t)
-        write_xlsx(site.out / "downloads" / f"{ind.id}.xlsx", [latest_t, series_t], _indicator_notes(ind))
+        site.download(f"{ind.id}_aktuell.csv", write_csv, latest_t)
+        site.download(f"{ind.id}_zeitreihe.csv", write_csv, series_t)
+        site.download(f"{ind.id}.xlsx", write_xlsx, [latest_t, series_t], _indicator_notes(ind))
 
     prev_label, yb_label = comparison_labels(ind.kind)
     names: dict[str, str] = {}
@@ -706,8 +739,8 @@ def render_field(site: Site, fld: catalogue.Field, inds: list[Indicator], region
                    "Wert", "ggü. Vorjahr", "Abweichung vom Kreiswert", "Lage zum Kreiswert", "Zielstatus"],
                   ["text"] * 7 + ["n1", "s1", "s1", "text", "text"], csv_rows)
     if inds:
-        write_csv(site.out / "downloads" / f"handlungsfeld_{fld.slug}.csv", table)
-        write_xlsx(site.out / "downloads" / f"handlungsfeld_{fld.slug}.xlsx", [table],
+        site.download(f"handlungsfeld_{fld.slug}.csv", write_csv, table)
+        site.download(f"handlungsfeld_{fld.slug}.xlsx", write_xlsx, [table],
                    [f"Handlungsfeld {fld.name} – Integrationsmonitor Landkreis Esslingen", NOTE_SUPPRESSED, NOTE_NA,
                     NOTE_PP, NOTE_UNIT, NOTE_POSITION, NOTE_STATUS] + _row_notes(shown_rows))
     site.page("field.html", f"{fld.slug}.html", fld.name, f"{fld.slug}.html",
@@ -742,8 +775,8 @@ def render_index(site: Site, fields: list[tuple[catalogue.Field, list[Indicator]
                                          "Wert", "Ziel", "Abstand zum Ziel", "ggü. Vorjahr", "Status", "Begründung",
                                          "Quelle des Ziels", "Beispielwert"],
                       ["text"] * 6 + ["n1", "text", "s1", "s1", "text", "text", "text", "text"], t_table)
-        write_csv(site.out / "downloads" / "zielerreichung.csv", table)
-        write_xlsx(site.out / "downloads" / "zielerreichung.xlsx", [table],
+        site.download("zielerreichung.csv", write_csv, table)
+        site.download("zielerreichung.xlsx", write_xlsx, [table],
                    ["Zielerreichung auf Kreisebene – Integrationsmonitor Landkreis Esslingen", NOTE_SUPPRESSED,
                     NOTE_NA, NOTE_PP, NOTE_UNIT, NOTE_STATUS])
     field_rows = [(fld, [(ind, ind.u, ind.main_group, _district_row(ind, ind.main_group)) for ind in inds])
@@ -810,14 +843,21 @@ def write_report(db_path: Path, out_dir: Path, targets_file: Path = TARGETS_FILE
     try:
         fields, pending = arrange(inds)
         docs = [(href, label) for href, label in DOC_LINKS if (out_dir / href).is_file()]
-        site = Site(staging, stand, now.strftime("%d.%m.%Y, %H:%M Uhr"), [f for f, _ in fields], docs)
+        site = Site(staging, stand, now.strftime("%d.%m.%Y, %H:%M Uhr"), [f for f, _ in fields], docs,
+                    previous=out_dir)
         regions = _regions(inds)
         for fld, f_inds in fields:
             for ind in f_inds:
                 render_indicator(site, ind, fld)
             render_field(site, fld, f_inds, regions)
         render_index(site, fields, len(regions), pending)
+        # The digests go last: while files are being replaced none are recorded, so a refresh
+        # killed in between makes every download anew next time instead of trusting a stale one.
+        (out_dir / "downloads" / DIGESTS_FILE).unlink(missing_ok=True)
         _swap_in(staging, out_dir)
+        tmp = out_dir / "downloads" / (DIGESTS_FILE + ".tmp")
+        tmp.write_text(json.dumps(site.digests, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, out_dir / "downloads" / DIGESTS_FILE)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out_dir / "index.html"

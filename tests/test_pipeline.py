@@ -183,6 +183,12 @@ def test_noop_refresh_is_fast_and_changes_nothing(clone_state):
     assert "Nichts Neues" in proc.stdout.strip().splitlines()[-1]
     assert seconds < 8, f"no-op refresh took {seconds:.1f} s"
     assert sha256(pub_file) == before
+    # Issue 20: nothing heavy on this path (pandas alone is 0.3 s; DuckDB imports it to bind a
+    # query parameter), whatever the machine's speed.
+    err = imon("refresh", env={**env, "PYTHONPROFILEIMPORTTIME": "1"}, check_rc=0).stderr
+    loaded = {ln.rsplit("|", 1)[-1].strip().split(".")[0] for ln in err.splitlines() if ln.startswith("import time:")}
+    assert "duckdb" in loaded  # the import log was written
+    assert not loaded & {"pandas", "dagster", "dagster_dbt", "dbt", "great_expectations"}, loaded
 
 
 def test_unknown_file_is_reported_and_left_alone(clone_state):

@@ -904,3 +904,39 @@ def test_report_of_a_real_refresh_follows_the_catalogue(refreshed):
     docs = re.findall(r'href="([a-z-]+/index\.html)"', re.search(r'<p class="docs">(.*?)</p>', index, re.S).group(1))
     assert "dbt-docs/index.html" in docs and (out / "dbt-docs" / "index.html").is_file()
     assert ("data-docs/index.html" in docs) == (out / "data-docs" / "index.html").is_file()
+
+
+def test_a_refresh_makes_only_the_downloads_whose_content_changed(built, tmp_path):
+    """Issue 20: a download whose content is unchanged is taken over from the previous report
+    (not written again); the downloads of a changed indicator and of its field are made anew,
+    and every download equals what a report made from scratch holds."""
+    out, db, now = tmp_path / "reports", tmp_path / "monitoring.duckdb", dt.datetime(2025, 4, 2, 7, 30)
+    shutil.copytree(built.out, out)  # copy2: modification times kept
+    shutil.copy2(built.db, db)
+    with duckdb.connect(str(db)) as con:  # ARB-01 changes, nothing else
+        for (t,) in con.execute("SELECT table_name FROM duckdb_columns() WHERE column_name = 'value' "
+                                "AND table_name IN (SELECT table_name FROM duckdb_columns() "
+                                "WHERE column_name = 'indicator_id')").fetchall():
+            con.execute(f"UPDATE {t} SET value = value + 1 WHERE indicator_id = 'ARB-01' AND value IS NOT NULL")
+    downloads = out / "downloads"
+    before = {p.name: p.stat().st_mtime_ns for p in downloads.iterdir() if not p.name.startswith(".")}
+    time.sleep(0.05)
+    write_report(db, out, now=now)
+    after = {p.name: p.stat().st_mtime_ns for p in downloads.iterdir() if not p.name.startswith(".")}
+    assert after.keys() == before.keys()
+    remade = {n for n in after if after[n] != before[n]}
+    assert {"ARB-01.xlsx", "ARB-01_aktuell.csv", "ARB-01_zeitreihe.csv", "handlungsfeld_arbeit.xlsx"} <= remade
+    assert "SPR-02.xlsx" not in remade and "handlungsfeld_sprache.csv" not in remade
+    assert len(remade) < len(after) / 3, sorted(remade)
+
+    import openpyxl
+
+    fresh = tmp_path / "fresh"
+    write_report(db, fresh, now=now)
+    for name in after:
+        if name.endswith(".csv"):
+            assert (downloads / name).read_bytes() == (fresh / "downloads" / name).read_bytes(), name
+        else:
+            got, want = (openpyxl.load_workbook(d / "downloads" / name, read_only=True) for d in (out, fresh))
+            assert [list(ws.iter_rows(values_only=True)) for ws in got] == \
+                   [list(ws.iter_rows(values_only=True)) for ws in want], name

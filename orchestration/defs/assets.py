@@ -16,10 +16,11 @@ from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 
 from orchestration import keycheck, projectcode
 from orchestration import warehouse as wh
-from orchestration.dbt import keep_partial_parse, restore_partial_parse
+from orchestration.dbt import build_selection, keep_partial_parse, restore_partial_parse
 from orchestration.ingest import ingest_file_type, read_acceptances
 from orchestration.defs.resources import RefreshRun, dbt_project
 from orchestration.publish import publish, read_published_state
@@ -98,16 +99,17 @@ ingest_assets = [ingest_asset(c) for c in load_contracts().values()]
 # --- raw -> marts (dbt) ---------------------------------------------------------------------------
 
 
-def announce_changed_periods() -> bool:
+def announce_changed_periods() -> tuple[bool, set[str]]:
     """Tell dbt which periods changed since the published set (table meta.changed_periods):
     the incremental models re-aggregate exactly these. Returns whether the project code changed
-    since the models were built (then every model is rebuilt)."""
+    since the models were built (then every model is rebuilt) and the file types that changed."""
     settings = get_settings()
     published = read_published_state(settings.published_db).files
     con = wh.connect(settings.internal_db)
     try:
         wh.write_changed_periods(con, published)
-        return projectcode.changed(con)
+        file_types = {r[0] for r in con.execute("SELECT DISTINCT file_type FROM meta.changed_periods").fetchall()}
+        return projectcode.changed(con), file_types
     finally:
         con.close()  # before dbt starts: dbt needs the DuckDB file lock
 
@@ -136,7 +138,9 @@ def monitoring_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, re
     os.environ["IMON_INTERNAL_DB"] = str(settings.internal_db)
     # Unit tests pin the formulas on hand-made inputs; they run in `make test`, not every night.
     args = ["build", "--exclude-resource-type", "unit_test"]
-    code_changed = announce_changed_periods()
+    code_changed, file_types = announce_changed_periods()
+    manifest, translator, _ = get_manifest_and_translator_from_dbt_assets([context.assets_def])
+    select = None
     if refresh.full or code_changed:
         # Rebuilds every model from the raw tables (meta.changed_periods is not read): after a
         # deployed change of the project an incremental model may have new columns or logic, and
@@ -145,11 +149,22 @@ def monitoring_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, re
         if code_changed and not refresh.full:
             context.log.info("Projektcode geändert (dbt-Projekt, Indikatorenkatalog oder Verträge): "
                              "alle Modelle werden neu gebaut")
+    else:
+        select = build_selection(file_types, manifest)
     # A target dir of our own (named as dagster-dbt names it), started with this data dir's saved parse.
     target_path = (Path(dbt_project.project_dir) / dbt_project.target_path
                    / f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}")
     restore_partial_parse(settings, target_path)
-    invocation = dbt.cli(args, context=context, raise_on_error=False, target_path=target_path)
+    if select is None:
+        invocation = dbt.cli(args, context=context, raise_on_error=False, target_path=target_path)
+    else:
+        # dagster-dbt adds its own `--select fqn:*` when given the context, and dbt unions several
+        # --select flags; so the call goes without the context, which is attached for streaming
+        # (the events then become this step's outputs and check results, as with the context).
+        context.log.info(f"dbt: nur was von den geänderten Dateiarten abhängt ({', '.join(sorted(file_types))})")
+        invocation = dbt.cli([*args, "--select", select], manifest=manifest, dagster_dbt_translator=translator,
+                             raise_on_error=False, target_path=target_path)
+        invocation.context, invocation.project = context, dbt_project
     pid_file = dbt_pid_file(settings)
     pid_file.write_text(str(invocation.process.pid))
     try:
@@ -166,6 +181,11 @@ def monitoring_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, re
     broken = [r["unique_id"] for r in results if r.get("status") in ("error", "runtime error")
               and not r["unique_id"].startswith("test.")]
     errored_tests = [r["unique_id"] for r in results if r.get("status") == "error" and r["unique_id"].startswith("test.")]
+    n_tests = sum(1 for r in results if r["unique_id"].startswith("test."))
+    context.log.info(f"dbt: {len(results) - n_tests} Modelle/Seeds, {n_tests} Tests ausgeführt")
+    # on the run (Dagster UI, bench): what this refresh built, against the whole project
+    context.instance.add_run_tags(context.run.run_id, {"imon/dbt_nodes": str(len(results) - n_tests),
+                                                       "imon/dbt_tests": str(n_tests)})
     if broken or errored_tests:
         raise RuntimeError(f"dbt build failed: {', '.join(broken + errored_tests)}")
 
@@ -221,7 +241,8 @@ def published_warehouse(context: dg.AssetExecutionContext, refresh: RefreshRun) 
         con.close()
     in_set = {(v.file_name, v.sha256) for v in versions}
     acceptances = [a for a in read_acceptances(settings) if (a["file_name"], a["sha256"]) in in_set]
-    started = datetime.fromtimestamp(context.instance.get_run_stats(context.run.run_id).start_time or datetime.now().timestamp())
+    started = datetime.fromtimestamp(refresh.started_at or context.instance.get_run_stats(context.run.run_id).start_time
+                                     or datetime.now().timestamp())
     code = projectcode.code_fingerprint()
     con = wh.connect(settings.internal_db, read_only=True)
     try:

@@ -21,7 +21,8 @@ refresh_job = dg.define_asset_job(
 )
 
 
-def refresh_run_config(full: bool = False, rekey: bool = False, cli: bool = False, verbose: bool = False) -> dict:
+def refresh_run_config(full: bool = False, rekey: bool = False, cli: bool = False, verbose: bool = False,
+                       started_at: float = 0.0) -> dict:
     """Every run writes the run log file (logger `imon`). `imon refresh` shows one progress line
     per stage and sends dbt's per-node lines to the run log; with --verbose, and for runs of the
     schedule and sensor, Dagster's console logger shows everything at INFO (DEBUG engine events
@@ -30,8 +31,9 @@ def refresh_run_config(full: bool = False, rekey: bool = False, cli: bool = Fals
     loggers = {"imon": {"config": {"progress": quiet}}}
     if not quiet:
         loggers["console"] = {"config": {"log_level": "INFO"}}
+    config = {"full": full or rekey, "rekey": rekey, "quiet": quiet, "started_at": started_at}
     return {
-        "resources": {"refresh": {"config": {"full": full or rekey, "rekey": rekey, "quiet": quiet}}},
+        "resources": {"refresh": {"config": config}},
         "loggers": loggers,
     }
 

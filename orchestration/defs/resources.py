@@ -25,6 +25,10 @@ class RefreshRun(dg.ConfigurableResource):
     full: bool = False  # reload every archived version, rebuild every model
     rekey: bool = False  # with full: change the pseudonym key on purpose (--neuer-schluessel)
     quiet: bool = False  # dbt's per-node lines into the run log only (imon refresh without --verbose)
+    # When the refresh began (epoch s; refresh.run_refresh): for `imon refresh` the start of its
+    # process, so the duration in refresh_log and on the console includes the start-up (imports,
+    # run set-up); 0 = the run's own start (schedule, sensor, UI).
+    started_at: float = 0.0
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext):
