@@ -314,3 +314,16 @@ def test_runs_of_the_schedule_and_sensor_are_mailed_once_by_the_run_status_senso
     assert handled == [result.run_id] and len(mails) == 1, (handled, mails)
     assert mails[0]["subject"] == "[Integrationsmonitor] WIEDER IN ORDNUNG: neuer Stand veröffentlicht"
     assert "VERÖFFENTLICHT: neuer Indikatorensatz" in mails[0]["text"]
+
+    # 5. A quiet night under the schedule: no run, but the calendar is checked as cron's refresh
+    #    does: unterbringung 2025-02 (due 10 March) is told once, the next night not again.
+    from orchestration.defs.jobs import nightly_refresh
+
+    for today, subjects in (("2025-03-12", ["[Integrationsmonitor] ÜBERFÄLLIG: unterbringung_2025-02.xlsx"]),
+                            ("2025-03-13", [])):
+        monkeypatch.setenv("IMON_TODAY", today)
+        seen = len(inbox.messages)
+        tick_data = nightly_refresh.evaluate_tick(dg.build_schedule_context(instance=instance))
+        time.sleep(0.2)
+        assert not tick_data.run_requests and "nothing new" in (tick_data.skip_message or ""), tick_data
+        assert [m["subject"] for m in inbox.messages[seen:]] == subjects, today
