@@ -1,8 +1,8 @@
 """E-mail for the runs `imon refresh` does not tell: those of the nightly schedule, the inbox
 sensor or the Dagster UI (docs/notifications.md).
 
-Two run status sensors, one per final status (Dagster's sensor reacts to one status; a blocked
-run ends in either, depending on where it stopped), hand each such run's outcome, built from
+Two run status sensors, one per final status (Dagster's sensor reacts to one status; a run
+worth a mail ends in either: published, blocked, failed), hand each such run's outcome, built from
 its event log exactly as `imon refresh` builds it from its result (orchestration/outcome.py),
 to the same `after_refresh` the CLI calls. Each run is told once: the sensor's cursor (Dagster
 keeps it in the instance) moves past the run, and the notification state remembers the run id,
