@@ -8,6 +8,7 @@ from orchestration.defs.assets import ingest_assets, monitoring_models, postgres
 from orchestration.defs.checks import delivery_freshness, mart_checks
 from orchestration.defs.jobs import inbox_sensor, nightly_refresh, refresh_job
 from orchestration.defs.loggers import imon_logger
+from orchestration.defs.notifications import notify_on_failure, notify_on_success
 from orchestration.defs.resources import RefreshRun, make_dbt_resource
 
 defs = dg.Definitions(
@@ -15,7 +16,7 @@ defs = dg.Definitions(
     asset_checks=[*mart_checks, delivery_freshness],
     jobs=[refresh_job],
     schedules=[nightly_refresh],
-    sensors=[inbox_sensor],
+    sensors=[inbox_sensor, notify_on_success, notify_on_failure],
     resources={"dbt": make_dbt_resource(), "refresh": RefreshRun()},
     # Dagster's console logger stays available (--verbose, schedule and sensor runs); the run
     # config (defs/jobs.py refresh_run_config) picks which loggers a run uses.

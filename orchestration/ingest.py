@@ -376,7 +376,7 @@ def ingest_file_type(contract: Contract, settings: Settings, full: bool, log=pri
         if not settings.pseudonym_key:
             raise RuntimeError("IMON_PSEUDONYM_KEY ist nicht gesetzt: ohne Schlüssel wird nichts geladen")
         current = {v.file_name: v for v in wh.current_versions(con) if v.file_type == contract.file_type}
-        passed = wh.passed_checksums(con)
+        passed = wh.passed_files(con)
 
         todo = []
         for f in files:
@@ -427,7 +427,7 @@ def ingest_file_type(contract: Contract, settings: Settings, full: bool, log=pri
                     for v in wh.current_versions(con) if v.file_type == contract.file_type
                 ]
             }
-            to_check = [p for p in parsed if p.sha256 not in passed]
+            to_check = [p for p in parsed if (p.path.name, p.sha256) not in passed]
             findings = check_files(to_check, history, set(accepted_entries), date.today()) if to_check else {}
             out.seconds["gate"] = out.seconds.get("gate", 0.0) + time.perf_counter() - t0
 

@@ -2,7 +2,8 @@
 told; nobody has to look").
 
 `after_refresh(outcome)` is called with the finished outcome of every `imon refresh` (cron, by
-hand) and of every run of the schedule or sensor (orchestration/defs/jobs.py). It sends at most
+hand) and, by the run status sensors (orchestration/defs/notifications.py), of every other run of
+the refresh job (schedule, inbox sensor, Dagster UI). It sends at most
 one mail, and only when there is something to say: the refresh was blocked (exit 2) or failed
 (exit 1), it published again after a blocked or failed one ("wieder in Ordnung"), a delivery
 became overdue, or an overdue one arrived. The body repeats the console's outcome block word for
@@ -16,9 +17,11 @@ here never changes the refresh's exit code (everything is caught and reported as
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from orchestration.settings import Settings
 
 PREFIX = "[Integrationsmonitor]"
 STATE_FILE = "notify.json"
+TOLD_RUNS_KEPT = 100
 NEXT_STEP_OVERDUE = ("Beim Lieferanten nachfragen; sobald die Datei im Posteingang liegt, prüft und lädt sie "
                      "die nächste Aktualisierung (sie beendet die Überfälligkeit auch, wenn sie abgelehnt wird).")
 
@@ -44,6 +48,7 @@ def load_state(settings: Settings) -> dict:
     state.setdefault("told_overdue", [])  # "<file type>:<period>" already told as overdue
     state.setdefault("pending", [])  # mails not sent yet: {subject, text, created}
     state.setdefault("last_error", None)
+    state.setdefault("told_runs", [])  # the latest run ids already handled: each run is told once
     return state
 
 
@@ -177,7 +182,8 @@ def after_refresh(outcome, settings: Settings, log=print) -> None:
     if not settings.notify_enabled:
         return
     try:
-        _after_refresh(outcome, settings, log)
+        with _state_lock(settings):
+            _after_refresh(outcome, settings, log)
     except Exception as e:  # a notification must never change the refresh's outcome
         log(f"Hinweis: Benachrichtigung fehlgeschlagen ({type(e).__name__}: {e}).")
 
@@ -186,6 +192,8 @@ def _after_refresh(outcome, settings: Settings, log) -> None:
     from orchestration.deliveries import delivery_status
 
     state = load_state(settings)
+    if outcome.run_id and outcome.run_id in state["told_runs"]:
+        return  # told before: e.g. the sensor again after a daemon restart that lost its cursor
     try:
         statuses = delivery_status(settings)
     except Exception as e:  # e.g. the warehouse held by another refresh: overdue is told next time
@@ -194,6 +202,8 @@ def _after_refresh(outcome, settings: Settings, log) -> None:
     message = compose(outcome, state, statuses, settings)
     if message:
         state["pending"].append(message)
+    if outcome.run_id:
+        state["told_runs"] = [*state["told_runs"], outcome.run_id][-TOLD_RUNS_KEPT:]
     if not state["pending"]:
         _save(settings, state, log)
         return
@@ -210,6 +220,19 @@ def _after_refresh(outcome, settings: Settings, log) -> None:
     state["pending"], state["last_error"] = [], None
     _save(settings, state, log)
     log(f"Benachrichtigung gesendet an {', '.join(settings.notify_to)}: {subject}")
+
+
+@contextmanager
+def _state_lock(settings: Settings):
+    """One writer of state/notify.json at a time: `imon refresh` and a sensor tick of the daemon
+    may finish together; each reads, changes and writes the whole state."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(settings.state_dir / "notify.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held for one mail at most (smtplib's timeout: 30 s)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
 
 
 def _save(settings: Settings, state: dict, log) -> None:

@@ -120,8 +120,12 @@ def current_versions(con: duckdb.DuckDBPyConnection) -> list[FileVersion]:
     ]
 
 
-def passed_checksums(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {r[0] for r in con.execute("SELECT sha256 FROM meta.gate_passed").fetchall()}
+def passed_files(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
+    """(file name, checksum) of the files that passed the gate. The name counts too: the same
+    bytes under another name are another file type or period and are gated as such (rule 5
+    checks the period in the content against the name). meta.gate_passed keeps the first name
+    of a checksum only, so such a copy that passes is gated again when delivered again."""
+    return {(r[0], r[1]) for r in con.execute("SELECT file_name, sha256 FROM meta.gate_passed").fetchall()}
 
 
 def record_passed(con: duckdb.DuckDBPyConnection, sha256: str, file_name: str, warnings: int) -> None:

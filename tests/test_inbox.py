@@ -150,6 +150,50 @@ def test_redelivery_is_named_as_such(mixed_inbox):
     assert not r["redelivered"].exists()
 
 
+def test_same_bytes_under_another_name_are_gated_as_a_new_delivery(refreshed, base_extracts, tmp_path):
+    """The bytes of a loaded file under another period's name passed the gate once, as that
+    other period: they are gated again under the new name (rule 5: the period in the content
+    is not the name's), whether the name is new or a loaded one. The same name with the same
+    bytes stays an unchanged re-delivery that is not gated (also the population file)."""
+    data, landing, env = clone(refreshed, tmp_path)
+    before = published_files(data)
+    jc = base_extracts / "jobcenter"
+    copies = {  # name in the inbox -> the loaded file whose bytes it carries
+        f"jobcenter_{NEXT_MONTH}.csv": jc / f"jobcenter_{PERIOD_BEFORE}.csv",  # a new name
+        f"jobcenter_{PERIOD_BEFORE}.csv": jc / "jobcenter_2024-12.csv",  # a loaded name, other bytes
+    }
+    for name, src in copies.items():
+        put(src, landing, f"jobcenter/{name}")
+    same = [put(jc / "jobcenter_2024-11.csv", landing, "jobcenter/jobcenter_2024-11.csv"),
+            put(base_extracts / "bevoelkerung" / "bevoelkerung_2024.csv", landing, "bevoelkerung/bevoelkerung_2024.csv")]
+    proc = imon("refresh", env=env, check_rc=2)
+    out = proc.stdout
+    assert f"BLOCKIERT: 2 Datei(en) abgelehnt" in out, out[-3000:]
+    reports = {}
+    for js in (data / "quarantine").glob("*.report.json"):
+        d = json.loads(js.read_text(encoding="utf-8"))
+        reports[d["file"]] = {f["rule"] for f in d["findings"] if f["severity"] == "error"}
+    assert set(reports) == set(copies), reports
+    assert all("R5.period" in rules for rules in reports.values()), reports
+    for name, src in copies.items():
+        quarantined = [q for q in (data / "quarantine").glob(f"*_{name}")]
+        assert [q.read_bytes() for q in quarantined] == [src.read_bytes()], quarantined  # nothing lost
+        assert not (landing / "jobcenter" / name).exists()
+    run_log = Path(next(ln for ln in out.splitlines() if ln.startswith("Laufprotokoll: ")).split(": ", 1)[1])
+    logged = run_log.read_text(encoding="utf-8")
+    for f in same:
+        assert f"{f.name}: unverändert (gleiche Prüfsumme wie geladen)" in logged, logged[-3000:]
+        assert not f.exists()
+    assert published_files(data) == before  # nothing loaded, nothing published
+    assert raw_rows(data, "jobcenter", NEXT_MONTH) == 0
+    con = duckdb.connect(str(data / "warehouse" / "internal.duckdb"), read_only=True)
+    try:
+        current = dict(con.execute("SELECT file_name, sha256 FROM meta.file_versions WHERE is_current").fetchall())
+    finally:
+        con.close()
+    assert current[f"jobcenter_{PERIOD_BEFORE}.csv"] == sha256(jc / f"jobcenter_{PERIOD_BEFORE}.csv")
+
+
 def test_only_files_directly_in_a_provider_folder_are_deliveries(mixed_inbox):
     r = mixed_inbox
     out = r["proc"].stdout + r["proc"].stderr

@@ -225,3 +225,105 @@ def test_a_mail_survives_a_killed_refresh(clone_state, smtp):
     time.sleep(0.2)
     assert [m["subject"] for m in inbox.messages[seen:]] == ["[Integrationsmonitor] ÜBERFÄLLIG: unterbringung_2025-02.xlsx"]
     assert json.loads(state.read_text())["pending"] == []
+
+
+def test_runs_of_the_schedule_and_sensor_are_mailed_once_by_the_run_status_sensors(
+        clone_state, next_month_files, smtp, tmp_path, monkeypatch):
+    """Runs the daemon launches (schedule, inbox sensor) are told by the run status sensors,
+    with the outcome `imon refresh` would print, once per run; runs of `imon refresh` are not
+    told again. The project's own Dagster instance under the cloned data dir; the runs carry the
+    tags the schedule and the sensor set; the sensors are evaluated with Dagster's cursor logic."""
+    import dagster as dg
+
+    from orchestration.defs.jobs import refresh_run_config
+    from orchestration.defs.notifications import notify_on_failure, notify_on_success
+    from orchestration.definitions import defs
+    from orchestration.instance import get_instance, instance_env
+    from orchestration.outcome import outcome_of, outcome_of_stored_run, run_seconds
+    from orchestration.settings import get_settings
+    from sources.faults import FAULTS
+
+    inbox, relay = smtp
+    data, landing, env = clone_state()
+    env.update(IMON_NOTIFY_SMTP=relay, IMON_NOTIFY_FROM="imon@lra-es.example", IMON_NOTIFY_TO="daten@lra-es.example",
+               IMON_TODAY="2025-02-25")
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    settings = get_settings()
+    for k, v in instance_env(settings).items():  # get_instance exports them; restored after the test
+        monkeypatch.setenv(k, v)
+    instance = get_instance(settings)
+    sensors = [notify_on_success, notify_on_failure]
+    cursors: dict[str, str | None] = {s.name: None for s in sensors}
+
+    def tick(at: dict | None = None) -> tuple[list, list[str]]:
+        """One daemon tick of both sensors (from the stored cursors, or from `at`): the mails
+        it sent and the run ids the sensors handled."""
+        seen, handled = len(inbox.messages), []
+        for s in sensors:
+            ctx = dg.build_sensor_context(instance=instance, cursor=(at or cursors)[s.name], definitions=defs)
+            data_ = s.evaluate_tick(ctx)
+            cursors[s.name] = data_.cursor
+            handled += [r.dagster_run.run_id for r in data_.dagster_run_reactions]
+            assert all(r.error is None for r in data_.dagster_run_reactions), data_.dagster_run_reactions
+        time.sleep(0.2)
+        return inbox.messages[seen:], handled
+
+    jc = next_month_files["jobcenter"]
+    broken = tmp_path / "broken" / jc.name
+    FAULTS["R3.code:jobcenter"].apply(jc, broken)
+    assert tick() == ([], [])  # a sensor switched on starts at the newest run: the history is not told
+
+    # 1. `imon refresh` (cron) is blocked: it mails itself; the sensors see the run and leave it.
+    _deliver(broken, landing)
+    seen = len(inbox.messages)
+    imon("refresh", env=env, check_rc=2)
+    time.sleep(0.2)
+    assert [m["subject"] for m in inbox.messages[seen:]] == [f"[Integrationsmonitor] BLOCKIERT: {jc.name} (R3.code)"]
+    cli_run = instance.get_run_records(dg.RunsFilter(job_name="refresh"), limit=1)[0].dagster_run
+    assert cli_run.tags.get("imon/started_by") == "imon refresh"
+    mails, handled = tick()
+    assert mails == [] and handled == [cli_run.run_id], (mails, handled)
+
+    # 2. The nightly schedule runs with the same broken file: one mail, the outcome `imon refresh` prints.
+    _deliver(broken, landing)
+    job = defs.resolve_job_def("refresh")
+    result = job.execute_in_process(run_config=refresh_run_config(), instance=instance, raise_on_error=False,
+                                    tags={"dagster/schedule_name": "nightly_refresh"})
+    expected = outcome_of(result, settings, run_seconds(instance, result.run_id))
+    stored = outcome_of_stored_run(instance, result.run_id, settings)
+    assert expected.exit_code == stored.exit_code == 2 and stored.lines == expected.lines, (stored, expected)
+    before = dict(cursors)
+    mails, handled = tick()
+    assert handled == [result.run_id] and len(mails) == 1, (handled, mails)
+    assert mails[0]["subject"] == f"[Integrationsmonitor] BLOCKIERT: {jc.name} (R3.code)", mails[0]["subject"]
+    assert [ln for ln in mails[0]["text"].splitlines() if ln in expected.lines] == expected.lines
+    assert expected.lines[-1].startswith("Was tun: ") and "R3.code" in mails[0]["text"]
+
+    # 3. Told once: the next tick, and a daemon restarted before it stored the cursor, send nothing.
+    assert tick() == ([], [])
+    mails, handled = tick(at=before)
+    assert handled == [result.run_id] and mails == [], (handled, mails)
+
+    # 4. The corrected file, taken by the inbox sensor: published again, "wieder in Ordnung".
+    _deliver(jc, landing)
+    result = job.execute_in_process(run_config=refresh_run_config(), instance=instance, raise_on_error=False,
+                                    tags={"dagster/sensor_name": "inbox_sensor"})
+    assert result.success
+    mails, handled = tick()
+    assert handled == [result.run_id] and len(mails) == 1, (handled, mails)
+    assert mails[0]["subject"] == "[Integrationsmonitor] WIEDER IN ORDNUNG: neuer Stand veröffentlicht"
+    assert "VERÖFFENTLICHT: neuer Indikatorensatz" in mails[0]["text"]
+
+    # 5. A quiet night under the schedule: no run, but the calendar is checked as cron's refresh
+    #    does: unterbringung 2025-02 (due 10 March) is told once, the next night not again.
+    from orchestration.defs.jobs import nightly_refresh
+
+    for today, subjects in (("2025-03-12", ["[Integrationsmonitor] ÜBERFÄLLIG: unterbringung_2025-02.xlsx"]),
+                            ("2025-03-13", [])):
+        monkeypatch.setenv("IMON_TODAY", today)
+        seen = len(inbox.messages)
+        tick_data = nightly_refresh.evaluate_tick(dg.build_schedule_context(instance=instance))
+        time.sleep(0.2)
+        assert not tick_data.run_requests and "nothing new" in (tick_data.skip_message or ""), tick_data
+        assert [m["subject"] for m in inbox.messages[seen:]] == subjects, today

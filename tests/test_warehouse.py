@@ -42,7 +42,7 @@ def test_batch_load_rows_once_and_stable_pseudonyms(tmp_path):
     # Stable across files, never the raw id, different ids stay different.
     assert con.execute("SELECT count(DISTINCT person_id) FROM raw.jobcenter").fetchone()[0] == 500
     assert con.execute("SELECT count(*) FROM raw.jobcenter WHERE person_id LIKE 'p%' OR bg_id LIKE 'bg%'").fetchone()[0] == 0
-    assert wh.passed_checksums(con) == {"2024-01" * 2}
+    assert wh.passed_files(con) == {("jobcenter_2024-01.csv", "2024-01" * 2)}
     # A re-delivery replaces its period's rows only, and the registry points at it.
     wh.load_files(con, C, [(table("2024-02", ids[:10]), version("2024-02", "new"))], KEY)
     rows = con.execute("SELECT period, count(*) FROM raw.jobcenter GROUP BY 1 ORDER BY 1").fetchall()
