@@ -108,14 +108,14 @@ def print_status(settings: Settings, limit: int = 10) -> int:
 def print_deliveries(settings: Settings) -> None:
     """Every overdue file (type, period, due date, days overdue) and every file type up to date
     (warehouse.md, "Overdue deliveries are visible")."""
-    from orchestration.deliveries import delivery_status, period_label
+    from orchestration.deliveries import delivery_status, overdue, period_label
 
     try:
         statuses = delivery_status(settings)
     except Exception as e:  # the warehouse held by a running refresh
         print(f"Lieferungen: nicht geprüft ({type(e).__name__}); eine Aktualisierung läuft vermutlich.")
         return
-    late = [o for s in statuses for o in s.overdue]
+    late = overdue(statuses)
     print(f"Lieferungen (Stand {settings.today:%d.%m.%Y}): {len(late)} überfällig")
     for o in late:
         print(f"  ÜBERFÄLLIG {o.line()}")
