@@ -137,7 +137,8 @@ def monitoring_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, re
     settings = get_settings()
     os.environ["IMON_INTERNAL_DB"] = str(settings.internal_db)
     # Unit tests pin the formulas on hand-made inputs; they run in `make test`, not every night.
-    args = ["build", "--exclude-resource-type", "unit_test"]
+    # No dbt.log: every line dbt prints goes to the run log already (-0.5 s per refresh).
+    args = ["build", "--exclude-resource-type", "unit_test", "--log-level-file", "none"]
     code_changed, file_types = announce_changed_periods()
     manifest, translator, _ = get_manifest_and_translator_from_dbt_assets([context.assets_def])
     select = None
