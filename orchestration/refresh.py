@@ -56,6 +56,9 @@ def run_refresh(full: bool = False, settings: Settings | None = None, log=print,
             return Outcome(EXIT_OK, "Nichts Neues: die vorige Aktualisierung hat alles veröffentlicht "
                                     f"({settings.published_db}).")
         quiet_telemetry()
+        from orchestration import dbt_warm
+
+        dbt_warm.start(settings.state_dir)  # dbt imports itself on the other core meanwhile
         if not verbose:
             import warnings
 

@@ -7,6 +7,7 @@ from functools import cached_property
 import dagster as dg
 from dagster_dbt import DbtCliResource, DbtProject
 
+from orchestration import dbt_warm
 from orchestration.dbt import DBT_EXECUTABLE, dbt_env, ensure_manifest
 from orchestration.runlock import refresh_lock
 from orchestration.settings import DBT_PROJECT_DIR, get_settings
@@ -68,6 +69,8 @@ class DbtCli(DbtCliResource):
 
 def make_dbt_resource() -> DbtCliResource:
     dbt_env()  # exports IMON_INTERNAL_DB and turns telemetry off for the dbt subprocess
+    # `imon-dbt` runs the call in the dbt a refresh started ahead, or is plain dbt (dbt_warm.py)
     return DbtCli(
-        project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE, profiles_dir=str(DBT_PROJECT_DIR)
+        project_dir=dbt_project, dbt_executable=dbt_warm.client_path() or DBT_EXECUTABLE,
+        profiles_dir=str(DBT_PROJECT_DIR),
     )
