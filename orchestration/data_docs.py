@@ -21,6 +21,8 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
+from orchestration.files import write_atomic
+
 ASSETS = Path(__file__).resolve().parent / "report_assets"
 HISTORY = 100  # runs kept
 RUNS = "runs"
@@ -51,11 +53,7 @@ def fill(message: str) -> str:
 
 
 def _write(path: Path, text: str) -> None:
-    """Atomically: a browser (or a parallel step) never sees half a page."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, text)  # a browser (or a parallel step) never sees half a page
 
 
 def record_run(docs_dir: Path, run_id: str, file_type: str, validations: list[dict], outcome,

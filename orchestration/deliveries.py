@@ -20,10 +20,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from orchestration.settings import Settings
-from sources.contracts import Contract, load_contracts
-
-_QUARANTINE_PREFIX = re.compile(r"\d{8}T\d{6}(?:-\d+)?_")  # ingest's quarantine name: `<stamp>_<name>`
-
+from sources.contracts import Contract, identify_name, load_contracts
 
 @dataclass(frozen=True)
 class Overdue:
@@ -112,7 +109,6 @@ def compute(arrived: dict[str, dict[str, datetime]], today: date,
 def arrivals(settings: Settings) -> dict[str, dict[str, datetime]]:
     """file type -> {period: first arrival}, from the registry, the quarantine and the inbox.
     Raises OSError/duckdb.Error when the internal warehouse is held by a running refresh."""
-    contracts = load_contracts()
     out: dict[str, dict[str, datetime]] = {}
 
     def add(ft: str, period: str, when: datetime) -> None:
@@ -134,12 +130,9 @@ def arrivals(settings: Settings) -> dict[str, dict[str, datetime]]:
         for ft, period, when in rows:
             add(ft, period, when)
     for path, when in _files(settings.quarantine_dir, quarantine=True) + _files(settings.landing_dir):
-        name = _QUARANTINE_PREFIX.sub("", path.name, count=1) if path.parent == settings.quarantine_dir else path.name
-        for ft, c in contracts.items():
-            period = c.match(name)
-            if period is not None:
-                add(ft, period, when)
-                break
+        hit = identify_name(path.name)  # a quarantined copy by its delivered name
+        if hit is not None:
+            add(hit[0].file_type, hit[1], when)
     return out
 
 

@@ -14,15 +14,15 @@ import getpass
 import hashlib
 import json
 import os
-import re
 import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from orchestration.files import write_atomic
 from orchestration.settings import Settings
-from sources.contracts import Contract, identify, load_contracts
+from sources.contracts import QUARANTINE_PREFIX, Contract, identify, identify_name, load_contracts, original_name
 
 # Files a provider's tool writes while copying, and editors' lock files: never taken.
 IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload", ".filepart")
@@ -206,28 +206,9 @@ def _requeue_later(settings: Settings, contract: Contract, period: str) -> list[
     return moved
 
 
-def identify_name(name: str) -> tuple[Contract, str] | None:
-    name = original_name(name)
-    for contract in load_contracts().values():
-        period = contract.match(name)
-        if period is not None:
-            return contract, period
-    return None
-
-
-_QUARANTINE_PREFIX = re.compile(r"\d{8}T\d{6}(?:-\d+)?_")
-
-
-def original_name(name: str) -> str:
-    """Quarantined files carry a time-stamp prefix: `20261125T020000_jobcenter_2024-01.csv`
-    (`20261125T020000-2_...` for a second file of that name in the same second)."""
-    m = _QUARANTINE_PREFIX.match(name)
-    return name[m.end():] if m else name
-
-
 def _stamp_key(name: str) -> tuple[str, int]:
     """Order of quarantined copies: time stamp, then the -k of a second one in that second."""
-    m = _QUARANTINE_PREFIX.match(name)
+    m = QUARANTINE_PREFIX.match(name)
     if not m:
         return ("", 0)
     head = m.group()[:-1]
@@ -285,15 +266,8 @@ def archive_path_for(settings: Settings, contract: Contract, name: str, sha256: 
 
 def _write_once(data: bytes, dest: Path) -> None:
     """Write `data` to `dest` atomically (temp file, fsync, rename); an existing `dest` is kept."""
-    if dest.exists():
-        return
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, dest)
+    if not dest.exists():
+        write_atomic(dest, data, durable=True)
 
 
 def signature(path: Path):

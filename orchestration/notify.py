@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from orchestration.files import write_atomic
 from orchestration.causes import EXIT_BLOCKED, EXIT_FAILED
 from orchestration.settings import Settings
 
@@ -54,14 +55,7 @@ def load_state(settings: Settings) -> dict:
 
 def save_state(settings: Settings, state: dict) -> None:
     """Write-then-rename with fsync: a kill leaves the old or the new state, never half a file."""
-    path = state_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(state, f, ensure_ascii=False, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomic(state_path(settings), json.dumps(state, ensure_ascii=False, indent=1), durable=True)
 
 
 def _kind(outcome) -> str | None:

@@ -28,11 +28,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import secrets
 import time
 from pathlib import Path
 from typing import Any
+
+from orchestration.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +97,8 @@ def postgres_behind(state_dir: Path, dsn: str | None, published_refresh_id: str 
 def record_postgres_published(state_dir: Path, dsn: str, published_refresh_id: str | None,
                               schema: str = DEFAULT_SCHEMA) -> None:
     """After a successful swap: PostgreSQL holds the set of `published_refresh_id`."""
-    state_dir = Path(state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
-    tmp = state_dir / f".{STATE_FILE}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps({"refresh_id": published_refresh_id, "target": dsn_identity(dsn),
-                               "schema": schema}), encoding="utf-8")
-    os.replace(tmp, state_dir / STATE_FILE)
+    write_atomic(Path(state_dir) / STATE_FILE, json.dumps({"refresh_id": published_refresh_id,
+                                                          "target": dsn_identity(dsn), "schema": schema}))
 
 
 def forget_postgres_published(state_dir: Path) -> None:

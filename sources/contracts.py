@@ -159,6 +159,27 @@ def load_contracts() -> dict[str, Contract]:
     return out
 
 
+# The gate quarantines a file as `<stamp>_<name>` (`20261125T020000_jobcenter_2024-01.csv`;
+# `20261125T020000-2_...` for a second file of that name in the same second).
+QUARANTINE_PREFIX = re.compile(r"\d{8}T\d{6}(?:-\d+)?_")
+
+
+def original_name(name: str) -> str:
+    """The delivered name of a file, also of a quarantined copy."""
+    m = QUARANTINE_PREFIX.match(name)
+    return name[m.end():] if m else name
+
+
+def identify_name(name: str) -> tuple[Contract, str] | None:
+    """(contract, period) for a file name alone (quarantined copies too), provider folder unchecked."""
+    name = original_name(name)
+    for contract in load_contracts().values():
+        period = contract.match(name)
+        if period is not None:
+            return contract, period
+    return None
+
+
 def identify(path: Path) -> tuple[Contract, str] | None:
     """(contract, period) for an inbox file, or None if its name fits no contract.
 
