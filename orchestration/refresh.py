@@ -56,9 +56,12 @@ def run_refresh(full: bool = False, settings: Settings | None = None, log=print,
             return Outcome(EXIT_OK, "Nichts Neues: die vorige Aktualisierung hat alles veröffentlicht "
                                     f"({settings.published_db}).")
         quiet_telemetry()
-        from orchestration import dbt_warm
+        if not full and settings.published_db.exists():
+            # dbt imports itself on the other core meanwhile. Not for a first load or --full: they
+            # take a minute anyway, and their ingest is the memory peak an idle dbt would add to.
+            from orchestration import dbt_warm
 
-        dbt_warm.start(settings.state_dir)  # dbt imports itself on the other core meanwhile
+            dbt_warm.start(settings.state_dir)
         if not verbose:
             import warnings
 
