@@ -12,6 +12,8 @@
                                 definition/source/caveats from the catalogue
     downloads/                  CSV (semicolon, decimal comma, UTF-8 with BOM, for German Excel) and
                                 XLSX of what the pages show
+    .bericht.json               the manifest: per page and download the digest of its inputs and
+                                the hash of its file (per page also the stand it states)
 
 The pages are Jinja2 templates with autoescaping in report_assets/ (base.html, macros.html,
 overview.html, field.html, indicator.html): this module prepares the data, the templates render
@@ -28,6 +30,11 @@ comparisons as "–", a municipality that gave no answer (ENG-02: no figures, no
 A field of action whose indicators have no published value yet gets no page; the overview names
 it as "noch ohne veröffentlichte Daten". The data-quality docs (reports/data-docs/index.html) and
 the dbt docs (reports/dbt-docs/index.html) are linked from every page's footer where they exist.
+
+A refresh renders only the pages and downloads whose inputs changed (`Site`, manifest
+.bericht.json in the report folder); the others are kept byte for byte. So that a kept page stays
+true, an indicator or field page states the publication since which its own data is unchanged;
+the overview, made every time, states the stand of the whole published set (docs/report.md).
 
 The evaluation (changes, district comparison, targets) comes from `main.indicator_evaluation`
 (orchestration/evaluation.py). A published file without that table is evaluated on the fly in
@@ -494,14 +501,14 @@ def _file_sha(path: Path) -> str | None:
 
 
 def fingerprint() -> str:
-    """What the pages and downloads are made with besides their data: this module, every file of
-    report_assets/ (templates, CSS, JS), the libraries that write them and the district code.
-    Another of any of these renders every page and download anew."""
+    """What the pages and downloads are made with besides their data: this module, the templates,
+    CSS and JS of report_assets/, the libraries that write them and the district code. Another of
+    any of these renders every page and download anew."""
     from importlib.metadata import version
 
     h = hashlib.sha256(Path(__file__).read_bytes())
     for p in sorted(ASSETS_DIR.iterdir()):
-        if p.is_file():
+        if p.is_file() and p.suffix in (".html", ".css", ".js"):  # not the README
             h.update(p.name.encode() + b"\0" + p.read_bytes())
     h.update(repr(([version(d) for d in ("jinja2", "markupsafe", "xlsxwriter", "duckdb")],
                    DISTRICT_CODE)).encode())
