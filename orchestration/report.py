@@ -226,7 +226,8 @@ class Indicator:
     rows: list[dict] = field(default_factory=list)  # evaluation rows, ordered by period_end
     periods: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
-    rows_hash: int = 0  # xor of DuckDB's hash of every row (all columns in `rows`): changes with any of them
+    rows_hash: int = 0  # sum mod 2**64 of DuckDB's hash of every row (all columns in `rows`): changes with
+    #                     any of them, independent of row order (DuckDB's version is in the fingerprint)
 
     @property
     def data(self) -> tuple:
@@ -349,7 +350,7 @@ def _load(con: duckdb.DuckDBPyConnection) -> list[Indicator]:
             r = dict(zip(cols, row))
             ind = by_id.get(r["indicator_id"])
             if ind is not None:
-                ind.rows_hash ^= r.pop("row_hash")
+                ind.rows_hash = (ind.rows_hash + r.pop("row_hash")) & 0xFFFF_FFFF_FFFF_FFFF
                 ind.rows.append(r)
     for ind in inds:
         seen_p: dict[str, None] = {}
