@@ -12,6 +12,8 @@
                                 definition/source/caveats from the catalogue
     downloads/                  CSV (semicolon, decimal comma, UTF-8 with BOM, for German Excel) and
                                 XLSX of what the pages show
+    .bericht.json               the manifest: per page and download the digest of its inputs and
+                                the hash of its file (per page also the stand it states)
 
 The pages are Jinja2 templates with autoescaping in report_assets/ (base.html, macros.html,
 overview.html, field.html, indicator.html): this module prepares the data, the templates render
@@ -28,6 +30,11 @@ comparisons as "–", a municipality that gave no answer (ENG-02: no figures, no
 A field of action whose indicators have no published value yet gets no page; the overview names
 it as "noch ohne veröffentlichte Daten". The data-quality docs (reports/data-docs/index.html) and
 the dbt docs (reports/dbt-docs/index.html) are linked from every page's footer where they exist.
+
+A refresh renders only the pages and downloads whose inputs changed (`Site`, manifest
+.bericht.json in the report folder); the others are kept byte for byte. So that a kept page stays
+true, an indicator or field page states the publication since which its own data is unchanged;
+the overview, made every time, states the stand of the whole published set (docs/report.md).
 
 The evaluation (changes, district comparison, targets) comes from `main.indicator_evaluation`
 (orchestration/evaluation.py). A published file without that table is evaluated on the fly in
@@ -219,6 +226,14 @@ class Indicator:
     rows: list[dict] = field(default_factory=list)  # evaluation rows, ordered by period_end
     periods: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
+    rows_hash: int = 0  # sum mod 2**64 of DuckDB's hash of every row (all columns in `rows`): changes with
+    #                     any of them, independent of row order (DuckDB's version is in the fingerprint)
+
+    @property
+    def data(self) -> tuple:
+        """What of this indicator a page may show: its catalogue texts and its published rows."""
+        return (self.id, self.name, self.name_en, self.field, self.unit, self.periodicity, self.definition,
+                self.source, self.caveats, len(self.rows), self.rows_hash)
 
     @property
     def u(self) -> Unit:
@@ -317,8 +332,9 @@ def _load(con: duckdb.DuckDBPyConnection) -> list[Indicator]:
             periodicity=r.get("periodicity") or "", definition=r.get("definition") or "",
             source=r.get("source") or "", caveats=r.get("caveats") or ""))
     # numerator/denominator come from indicator_values; the evaluation carries the rest
+    cols = [f"e.{c.strip()}" for c in EVAL_COLUMNS.split(",")] + ["v.numerator", "v.denominator"]
     cur = con.execute(f"""
-        SELECT {', '.join('e.' + c.strip() for c in EVAL_COLUMNS.split(','))}, v.numerator, v.denominator
+        SELECT {', '.join(cols)}, hash({', '.join(cols)}) AS row_hash
         FROM main.indicator_evaluation e
         JOIN main.indicator_values v USING (indicator_id, period, region_code, group_code)
         ORDER BY e.indicator_id, e.period_end, e.group_code, e.region_code
@@ -334,6 +350,7 @@ def _load(con: duckdb.DuckDBPyConnection) -> list[Indicator]:
             r = dict(zip(cols, row))
             ind = by_id.get(r["indicator_id"])
             if ind is not None:
+                ind.rows_hash = (ind.rows_hash + r.pop("row_hash")) & 0xFFFF_FFFF_FFFF_FFFF
                 ind.rows.append(r)
     for ind in inds:
         seen_p: dict[str, None] = {}
@@ -470,63 +487,146 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-class Site:
-    """Renders pages into one folder with the shared layout; CSS and JS inlined."""
+MANIFEST_FILE = ".bericht.json"  # in the report folder: what each page and download was made from
 
-    def __init__(self, out: Path, stand: str, generated: str, fields: list[catalogue.Field],
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _file_sha(path: Path) -> str | None:
+    try:
+        return _sha(path.read_bytes())
+    except OSError:
+        return None
+
+
+def fingerprint() -> str:
+    """What the pages and downloads are made with besides their data: this module, the templates,
+    CSS and JS of report_assets/, the libraries that write them and the district code. Another of
+    any of these renders every page and download anew."""
+    from importlib.metadata import version
+
+    h = hashlib.sha256(Path(__file__).read_bytes())
+    for p in sorted(ASSETS_DIR.iterdir()):
+        if p.is_file() and p.suffix in (".html", ".css", ".js"):  # not the README
+            h.update(p.name.encode() + b"\0" + p.read_bytes())
+    h.update(repr(([version(d) for d in ("jinja2", "markupsafe", "xlsxwriter", "duckdb")],
+                   DISTRICT_CODE)).encode())
+    return h.hexdigest()
+
+
+def _read_manifest(out_dir: Path) -> dict[str, dict]:
+    """file (relative to the report folder) -> {"inputs", "sha256"[, "data", "stand"]}; {} if unreadable."""
+    try:
+        files = json.loads((out_dir / MANIFEST_FILE).read_text(encoding="utf-8"))["files"]
+        return {k: v for k, v in files.items() if isinstance(v, dict)}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def stand_text(published: datetime | None) -> str:
+    return published.strftime("%d.%m.%Y, %H:%M Uhr") if published else "unbekannt"
+
+
+@dataclass
+class Plan:
+    """The decision for one page of the previous report: kept as it is, or rendered with `stand`."""
+    keep: bool
+    stand: datetime | None  # the publication since which the page's data is unchanged
+    entry: dict             # its manifest entry (file hash added when written)
+
+
+class Site:
+    """Renders pages into a staging folder with the shared layout; CSS and JS inlined.
+
+    Issue 20: a page or download whose inputs are those the previous report (`previous`, its
+    manifest) recorded for it, and whose file there is intact, is kept as it is: a month touches
+    only the pages whose data changed. The inputs of a page are its data (`Plan`), the code
+    (`fingerprint()`), the navigation, the linked docs and the data stand it states; the inputs
+    of a download its content and the code. A missing or altered file or manifest renders anew."""
+
+    def __init__(self, out: Path, published: datetime | None, generated: str, fields: list[catalogue.Field],
                  docs: list[tuple[str, str]] = (), previous: Path | None = None):
         self.out = out
-        # downloads whose content is what the report in `previous` already holds are taken over
         self.previous = previous
-        self.old_digests = _read_digests(previous) if previous else {}
-        self.digests: dict[str, str] = {}
-        self.stand = stand
+        self.old = _read_manifest(previous) if previous else {}
+        self.manifest: dict[str, dict] = {}  # what the report now holds, for the next one
+        self.kept: set[str] = set()           # files of `previous` taken over untouched
+        self.published = published
+        self.stand = stand_text(published)    # of the whole published set: the overview states it
         self.generated = generated
+        self.fingerprint = fingerprint()
         self.env = _environment()
         self.css = Markup((ASSETS_DIR / "report.css").read_text(encoding="utf-8"))
         js = (ASSETS_DIR / "report.js").read_text(encoding="utf-8")
         self.js = Markup(js.replace("</script", "<\\/script"))
         self.nav = [("index.html", "Übersicht")] + [(f"{f.slug}.html", f.name) for f in fields]
         self.docs = list(docs)
+        self.group_labels = list(catalogue.load().group_labels.items())
         (out / "downloads").mkdir(parents=True, exist_ok=True)
 
+    def _intact(self, rel: str, entry: dict | None) -> bool:
+        return (entry is not None and self.previous is not None
+                and _file_sha(self.previous / rel) == entry.get("sha256"))
+
+    def plan(self, filename: str, data, downloads: list[str] = ()) -> Plan:
+        """Keep `filename` and its downloads from the previous report, or render it. `data` is
+        everything of the published set and the catalogue the page shows (with its downloads);
+        the data stand the page states moves on only when that changes."""
+        data_digest = _sha(repr((data, self.group_labels)).encode())
+        old = self.old.get(filename)
+        stand = self.published
+        if old is not None and old.get("data") == data_digest:
+            try:
+                stand = datetime.fromisoformat(old["stand"]) if old.get("stand") else None
+            except (TypeError, ValueError):
+                stand = self.published
+        inputs = _sha(repr((self.fingerprint, filename, data_digest, stand, self.nav, self.docs)).encode())
+        entry = {"inputs": inputs, "data": data_digest, "stand": stand.isoformat() if stand else None}
+        dl = [f"downloads/{n}" for n in downloads]
+        if old is not None and old.get("inputs") == inputs and self._intact(filename, old) \
+                and all(self._intact(d, self.old.get(d)) for d in dl):
+            self.kept.update([filename, *dl])
+            self.manifest[filename] = old
+            self.manifest.update({d: self.old[d] for d in dl})
+            return Plan(True, stand, old)
+        return Plan(False, stand, entry)
+
     def page(self, template: str, filename: str, title: str, active: str, data: dict | None = None,
-             **context) -> None:
+             plan: Plan | None = None, **context) -> None:
+        """Render a page; with a `plan` it states the stand of its own data, else (the overview)
+        the stand of the whole set."""
         payload = None
         if data is not None:
             text = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
             payload = Markup(text)  # JSON, with "</" escaped for the script element
         html_text = self.env.get_template(template).render(
-            site=self, title=title, active=active, data=payload, **context)
-        (self.out / filename).write_text(html_text, encoding="utf-8")
-
+            site=self, title=title, active=active, data=payload,
+            page_stand=stand_text(plan.stand) if plan else None, **context)
+        raw = html_text.encode("utf-8")
+        (self.out / filename).write_bytes(raw)
+        if plan is not None:
+            self.manifest[filename] = dict(plan.entry, sha256=_sha(raw))
 
     def download(self, name: str, writer, *content) -> None:
         """downloads/<name> := writer(path, *content), unless the previous report holds this file
-        made from the same content by the same code (issue 20: a month leaves the downloads of
-        the indicators it does not touch as they are; writing XLSX is most of the report's time).
-        The pages are always rendered: each states the published data stand."""
-        digest = hashlib.sha256(repr((_CODE_DIGEST, name, content)).encode()).hexdigest()
-        dest = self.out / "downloads" / name
-        old = self.previous / "downloads" / name if self.previous else None
-        if old is not None and self.old_digests.get(name) == digest and old.is_file():
-            shutil.copy2(old, dest)
-        else:
-            writer(dest, *content)
-        self.digests[name] = digest
+        made from the same content by the same code (writing XLSX is much of the report's time)."""
+        rel = f"downloads/{name}"
+        digest = _sha(repr((self.fingerprint, name, content)).encode())
+        old = self.old.get(rel)
+        if old is not None and old.get("inputs") == digest and self._intact(rel, old):
+            self.kept.add(rel)
+            self.manifest[rel] = old
+            return
+        dest = self.out / rel
+        writer(dest, *content)
+        self.manifest[rel] = {"inputs": digest, "sha256": _file_sha(dest)}
 
-
-# What the downloads are made with: another version of this module or of the XLSX writer makes
-# every download anew.
-_CODE_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
-DIGESTS_FILE = ".inhalt.json"  # downloads/<this>: file name -> digest of what it was made from
-
-
-def _read_digests(out_dir: Path) -> dict[str, str]:
-    try:
-        return json.loads((out_dir / "downloads" / DIGESTS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    def write_manifest(self, out_dir: Path) -> None:
+        tmp = out_dir / (MANIFEST_FILE + ".tmp")
+        tmp.write_text(json.dumps({"files": self.manifest}, sort_keys=True, indent=0), encoding="utf-8")
+        os.replace(tmp, out_dir / MANIFEST_FILE)
 
 
 def _row_notes(rows) -> list[str]:
@@ -614,11 +714,15 @@ def _district_row(ind: Indicator, g: str | None) -> dict | None:
 
 
 def render_indicator(site: Site, ind: Indicator, fld: catalogue.Field) -> None:
+    files = [f"{ind.id}.xlsx", f"{ind.id}_aktuell.csv", f"{ind.id}_zeitreihe.csv"] if ind.rows else []
+    plan = site.plan(ind.slug, (ind.data, fld), files)
+    if plan.keep:
+        return
     if ind.rows:  # a page without values offers no downloads
         latest_t, series_t = _indicator_tables(ind)
-        site.download(f"{ind.id}_aktuell.csv", write_csv, latest_t)
-        site.download(f"{ind.id}_zeitreihe.csv", write_csv, series_t)
-        site.download(f"{ind.id}.xlsx", write_xlsx, [latest_t, series_t], _indicator_notes(ind))
+        site.download(files[1], write_csv, latest_t)
+        site.download(files[2], write_csv, series_t)
+        site.download(files[0], write_xlsx, [latest_t, series_t], _indicator_notes(ind))
 
     prev_label, yb_label = comparison_labels(ind.kind)
     names: dict[str, str] = {}
@@ -635,7 +739,7 @@ def render_indicator(site: Site, ind: Indicator, fld: catalogue.Field) -> None:
 
     site.page(
         "indicator.html", ind.slug, f"{ind.id} {ind.name}", f"{fld.slug}.html",
-        _chart_data(ind, codes, names) if ind.rows else None,
+        _chart_data(ind, codes, names) if ind.rows else None, plan,
         ind=ind, field=fld, u=ind.u, prev_label=prev_label, yb_label=yb_label,
         district={g: _district_row(ind, g) for g in ind.groups}, latest=latest,
         # the district's target is in the key figures; columns only when municipalities have targets too
@@ -644,8 +748,7 @@ def render_indicator(site: Site, ind: Indicator, fld: catalogue.Field) -> None:
         regions=[(c, names[c]) for c in codes], comparisons=comparisons,
         any_no_answer=any(is_no_answer(r) for r in ind.rows),
         extra_notes=[NOTE_POSITION, NOTE_STATUS] + _row_notes(ind.rows),
-        files=[("Excel (XLSX)", f"{ind.id}.xlsx"), ("CSV aktueller Stand", f"{ind.id}_aktuell.csv"),
-               ("CSV Zeitreihe", f"{ind.id}_zeitreihe.csv")],
+        files=list(zip(("Excel (XLSX)", "CSV aktueller Stand", "CSV Zeitreihe"), files)),
         definition_items=_definition_items(ind, fld))
 
 
@@ -713,6 +816,11 @@ class FieldCard:
 
 
 def render_field(site: Site, fld: catalogue.Field, inds: list[Indicator], regions: list[tuple[str, str]]) -> None:
+    # the matrix has a row per region of the report (those without values in this field left out)
+    names = [f"handlungsfeld_{fld.slug}.xlsx", f"handlungsfeld_{fld.slug}.csv"]  # a shown field has values
+    plan = site.plan(f"{fld.slug}.html", (fld, [i.data for i in inds], regions), names)
+    if plan.keep:
+        return
     cards = [FieldCard(ind, ind.main_group, _district_row(ind, ind.main_group)) for ind in inds]
     inds = [ind for ind in inds if ind.rows]  # the matrix and downloads: indicators with values
     # Matrix: regions x indicators (main group, latest period), value and change on a year before.
@@ -739,15 +847,14 @@ def render_field(site: Site, fld: catalogue.Field, inds: list[Indicator], region
                    "Wert", "ggü. Vorjahr", "Abweichung vom Kreiswert", "Lage zum Kreiswert", "Zielstatus"],
                   ["text"] * 7 + ["n1", "s1", "s1", "text", "text"], csv_rows)
     if inds:
-        site.download(f"handlungsfeld_{fld.slug}.csv", write_csv, table)
-        site.download(f"handlungsfeld_{fld.slug}.xlsx", write_xlsx, [table],
+        site.download(names[1], write_csv, table)
+        site.download(names[0], write_xlsx, [table],
                    [f"Handlungsfeld {fld.name} – Integrationsmonitor Landkreis Esslingen", NOTE_SUPPRESSED, NOTE_NA,
                     NOTE_PP, NOTE_UNIT, NOTE_POSITION, NOTE_STATUS] + _row_notes(shown_rows))
-    site.page("field.html", f"{fld.slug}.html", fld.name, f"{fld.slug}.html",
+    site.page("field.html", f"{fld.slug}.html", fld.name, f"{fld.slug}.html", plan=plan,
               field=fld, inds=inds, cards=cards, columns=[c for c in cards if c.ind.rows], matrix=matrix,
               matrix_notes=[NOTE_POSITION] + _row_notes(shown_rows),
-              files=[("Excel (XLSX)", f"handlungsfeld_{fld.slug}.xlsx"),
-                     ("CSV", f"handlungsfeld_{fld.slug}.csv")])
+              files=[("Excel (XLSX)", names[0]), ("CSV", names[1])])
 
 
 # ----------------------------------------------------------------------------- overview
@@ -823,9 +930,11 @@ def write_report(db_path: Path, out_dir: Path, targets_file: Path = TARGETS_FILE
                  now: datetime | None = None) -> Path:
     """Build the report from a published DuckDB file into out_dir; returns out_dir/index.html.
 
-    Pages are built in a staging folder beside the target and then moved in file by file, so a
-    reader never sees a half-written page; files of an earlier report that are no longer produced
-    (an indicator dropped from the catalogue) are removed. Other files in out_dir are left alone."""
+    Only the pages and downloads whose inputs changed are made (`Site`); the others are kept as
+    they are. New files are built in a staging folder beside the target and then moved in file by
+    file, so a reader never sees a half-written page; files of an earlier report that are no
+    longer produced (an indicator dropped from the catalogue) are removed. The manifest goes last.
+    Other files in out_dir are left alone."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     con = _open(Path(db_path), Path(targets_file))
@@ -835,7 +944,6 @@ def write_report(db_path: Path, out_dir: Path, targets_file: Path = TARGETS_FILE
     finally:
         con.close()
     now = now or datetime.now()
-    stand = published.strftime("%d.%m.%Y, %H:%M Uhr") if published else "unbekannt"
     staging = out_dir / f".bericht-{os.getpid()}"
     if staging.exists():
         shutil.rmtree(staging)
@@ -843,7 +951,7 @@ def write_report(db_path: Path, out_dir: Path, targets_file: Path = TARGETS_FILE
     try:
         fields, pending = arrange(inds)
         docs = [(href, label) for href, label in DOC_LINKS if (out_dir / href).is_file()]
-        site = Site(staging, stand, now.strftime("%d.%m.%Y, %H:%M Uhr"), [f for f, _ in fields], docs,
+        site = Site(staging, published, now.strftime("%d.%m.%Y, %H:%M Uhr"), [f for f, _ in fields], docs,
                     previous=out_dir)
         regions = _regions(inds)
         for fld, f_inds in fields:
@@ -851,30 +959,28 @@ def write_report(db_path: Path, out_dir: Path, targets_file: Path = TARGETS_FILE
                 render_indicator(site, ind, fld)
             render_field(site, fld, f_inds, regions)
         render_index(site, fields, len(regions), pending)
-        # The digests go last: while files are being replaced none are recorded, so a refresh
-        # killed in between makes every download anew next time instead of trusting a stale one.
-        (out_dir / "downloads" / DIGESTS_FILE).unlink(missing_ok=True)
-        _swap_in(staging, out_dir)
-        tmp = out_dir / "downloads" / (DIGESTS_FILE + ".tmp")
-        tmp.write_text(json.dumps(site.digests, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, out_dir / "downloads" / DIGESTS_FILE)
+        # A file moved in while the manifest still describes its predecessor does not match the
+        # hash recorded for it, so a refresh killed in between renders it anew next time.
+        _swap_in(staging, out_dir, site.kept)
+        site.write_manifest(out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out_dir / "index.html"
 
 
-def _swap_in(staging: Path, out_dir: Path) -> None:
+def _swap_in(staging: Path, out_dir: Path, kept: set[str]) -> None:
     new_files = {p.relative_to(staging) for p in staging.rglob("*") if p.is_file()}
+    current = new_files | {Path(k) for k in kept}
     (out_dir / "downloads").mkdir(exist_ok=True)
     # downloads first, pages last: a page never links to a file that is not there yet
     for rel in sorted(new_files, key=lambda r: (r.suffix == ".html", r.name == "index.html", str(r))):
         os.replace(staging / rel, out_dir / rel)
     for p in (out_dir / "downloads").iterdir():
-        if p.is_file() and p.relative_to(out_dir) not in new_files:
+        if p.is_file() and p.relative_to(out_dir) not in current:
             p.unlink()
     field_pages = {f.slug for f in catalogue.load().fields} | {OTHER_FIELD.slug}
     for p in out_dir.glob("*.html"):
-        if p.relative_to(out_dir) not in new_files and (
+        if p.relative_to(out_dir) not in current and (
                 p.name.startswith(REPORT_HTML_PREFIXES) or p.stem in field_pages):
             p.unlink()
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import duckdb
 import pytest
 
 from conftest import NEXT_MONTH, env_for, imon
+from sources import catalogue
 
 psycopg = pytest.importorskip("psycopg")
 ADMIN_DSN = os.environ.get("IMON_TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -113,25 +115,59 @@ def test_postgres_dsn_set_on_an_existing_installation_publishes_there(clone_stat
     assert pg_rows(pg_db) == published_set(data)[1]
 
 
-def test_data_dir_with_a_quote(clone_state, next_month_files, tmp_path):
+def report_pages(data: Path) -> dict[str, tuple[int, bytes]]:
+    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (data / "reports").glob("*.html")}
+
+
+def stated_stand(page: bytes) -> str:
+    """The data stand a report page states in its footer."""
+    return re.search(r'<p class="stand">[^<]*?Datenstand (\d\d\.\d\d\.\d{4}, \d\d:\d\d Uhr)',
+                     page.decode("utf-8")).group(1)
+
+
+def test_data_dir_with_a_quote_and_a_month_of_jobcenter_only(clone_state, next_month_files, tmp_path):
+    """A data folder with quotes in its path; on it (so that no other refresh is paid for it),
+    issue 20's report: a month of one file type renders only the pages that depend on it."""
     data0, _, _ = clone_state()
     root = tmp_path / "Daten 'Integration' O'Brien"
     data, landing = root / "data", root / "landing"
-    shutil.move(str(data0), data)
+    shutil.move(str(data0), data)  # a rename: the report's files keep their modification times
     landing.mkdir(parents=True)
     env = env_for(data, landing)
+    before = report_pages(data)
     deliver([next_month_files["jobcenter"]], landing)
     proc = imon("refresh", env=env, check_rc=0)
     assert "VERÖFFENTLICHT" in last_line(proc)
+    month = report_pages(data)
     proc = imon("refresh", "--full", env=env, check_rc=0)
     assert "VERÖFFENTLICHT" in last_line(proc)
+    full = report_pages(data)
     con = duckdb.connect(str(data / "published" / "monitoring.duckdb"), read_only=True)
     try:
         assert con.execute("SELECT count(*) FROM indicator_values WHERE period = ?", [NEXT_MONTH]).fetchone()[0] > 0
         assert con.execute("SELECT count(*) FROM refresh_log").fetchone()[0] == 3
+        published = [t.strftime("%d.%m.%Y, %H:%M Uhr") for (t,) in con.execute(
+            "SELECT published_at FROM refresh_log ORDER BY published_at").fetchall()]
     finally:
         con.close()
     assert (data / "reports" / "index.html").exists()
+
+    # The month: the pages of the indicators computed from jobcenter files, of their fields and
+    # the overview are made anew and show the month; every other page is the very same file.
+    jobcenter = [i for i in catalogue.load().indicators if "jobcenter" in i.sources]
+    dependent = {f"indikator-{i.id.lower()}.html" for i in jobcenter} | {f"{i.field}.html" for i in jobcenter}
+    assert jobcenter and month.keys() == before.keys()
+    assert {n for n in month if month[n] != before[n]} == dependent | {"index.html"}
+    for name in dependent | {"index.html"}:
+        assert month[name][0] != before[name][0] and month[name][1] != before[name][1], name
+        assert "Februar 2025" in month[name][1].decode("utf-8"), name
+        assert stated_stand(month[name][1]) == published[1], name  # the publication that changed it
+    for name in month.keys() - dependent - {"index.html"}:
+        assert stated_stand(month[name][1]) == published[0], name  # unchanged since the first one
+    assert f'<span class="pill">Datenstand: {published[1]}</span>' in month["index.html"][1].decode("utf-8")
+    # The rebuild from the archive publishes the same values: only the overview is made anew.
+    assert {n for n in full if full[n] != month[n]} == {"index.html"}
+    assert f'<span class="pill">Datenstand: {published[2]}</span>' in full["index.html"][1].decode("utf-8")
 
 
 HOLDER = """

@@ -27,6 +27,7 @@ from types import SimpleNamespace
 import duckdb
 import pandas as pd
 import pytest
+import yaml
 
 from orchestration import report
 from orchestration.evaluation import add_evaluation
@@ -940,3 +941,97 @@ def test_a_refresh_makes_only_the_downloads_whose_content_changed(built, tmp_pat
             got, want = (openpyxl.load_workbook(d / "downloads" / name, read_only=True) for d in (out, fresh))
             assert [list(ws.iter_rows(values_only=True)) for ws in got] == \
                    [list(ws.iter_rows(values_only=True)) for ws in want], name
+
+
+def report_pages(out: Path) -> dict[str, tuple[int, bytes]]:
+    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.glob("*.html")}
+
+
+def stated_stand(page: bytes) -> str:
+    """The data stand a page states in its footer."""
+    return re.search(r'<p class="stand">[^<]*?Datenstand (\d\d\.\d\d\.\d{4}, \d\d:\d\d Uhr)',
+                     page.decode("utf-8")).group(1)
+
+
+def test_a_report_renders_only_the_pages_whose_inputs_changed(built, tmp_path, monkeypatch):
+    """Issue 20: a page is kept byte for byte while its inputs stay the same (its data, the
+    code and templates, the navigation, the linked docs, the stand it states) and its file is
+    intact; it is rendered when any of them changes. A kept page states the publication since
+    which its data is unchanged, the overview (made every time) the stand of the whole set."""
+    out, db, now = tmp_path / "reports", tmp_path / "monitoring.duckdb", dt.datetime(2025, 4, 2, 7, 30)
+    shutil.copytree(built.out, out)  # copy2: modification times kept
+    shutil.copy2(built.db, db)
+    first, second = "02.04.2025, 03:15 Uhr", "02.05.2025, 03:15 Uhr"  # refresh_log of the fixture, and next
+
+    def rebuild(targets_file: Path = TARGETS_FILE) -> tuple[dict, dict, set[str]]:
+        before = report_pages(out)
+        time.sleep(0.01)  # a file written again gets another modification time
+        write_report(db, out, targets_file=targets_file, now=now)
+        after = report_pages(out)
+        return before, after, {n for n in after if n not in before or after[n][0] != before[n][0]}
+
+    # The same published set again: the overview only, every other page the very same file.
+    before, after, remade = rebuild()
+    assert remade == {"index.html"} and after.keys() == before.keys()
+    assert all(after[n] == before[n] for n in after if n != "index.html")
+
+    # A new publication in which one Zielwert changed (REC-02: 50 -> 47.5 %): the pages showing
+    # it, each with the new target and the new stand; the others keep the stand of the first.
+    assert "REC-02" in SPEC
+    doc = yaml.safe_load(TARGETS_FILE.read_text(encoding="utf-8"))
+    entry = next(e for e in doc["zielwerte"] if e["indicator_id"] == "REC-02")
+    entry["target"] = 47.5
+    targets = tmp_path / "zielwerte.yml"
+    targets.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    with duckdb.connect(str(db)) as con:
+        add_evaluation(con, targets)
+        con.execute("INSERT INTO refresh_log (refresh_id, published_at) VALUES ('r2', TIMESTAMP '2025-05-02 03:15:00')")
+    before, after, remade = rebuild()
+    assert remade == {"index.html", "indikator-rec-02.html", "rechtsstatus.html"}
+    assert "≥ 47,5 % bis 2027" in after["indikator-rec-02.html"][1].decode("utf-8")
+    assert "≥ 47,5 % bis 2027" in after["index.html"][1].decode("utf-8")
+    assert {n: stated_stand(after[n][1]) for n in remade - {"index.html"}} == dict.fromkeys(remade - {"index.html"},
+                                                                                       second)
+    assert {stated_stand(after[n][1]) for n in after.keys() - remade} == {first}
+    assert f'<span class="pill">Datenstand: {second}</span>' in after["index.html"][1].decode("utf-8")
+    assert f"veröffentlichter Datenstand {second}. Bericht erzeugt am" in after["index.html"][1].decode("utf-8")
+
+    # A deleted page, an altered page, a deleted download: made anew, and as they were
+    # (a page is a function of its inputs, the stand included).
+    intact = report_pages(out)
+    (out / "indikator-spr-01.html").unlink()
+    (out / "indikator-arb-02.html").write_text("verändert", encoding="utf-8")
+    (out / "downloads" / "WOH-01.xlsx").unlink()
+    before, after, remade = rebuild()
+    again = {"indikator-spr-01.html", "indikator-arb-02.html", "indikator-woh-01.html"}
+    assert remade == again | {"index.html"}
+    assert all(after[n][1] == intact[n][1] for n in again) and stated_stand(after["indikator-spr-01.html"][1]) == first
+    assert (out / "downloads" / "WOH-01.xlsx").stat().st_size > 100
+
+    # Another template (here the CSS, inlined in every page): every page, each with its stand.
+    assets = tmp_path / "report_assets"
+    shutil.copytree(report.ASSETS_DIR, assets)
+    (assets / "report.css").write_text((assets / "report.css").read_text(encoding="utf-8") + "\n/* neu */\n",
+                                       encoding="utf-8")
+    monkeypatch.setattr(report, "ASSETS_DIR", assets)
+    before, after, remade = rebuild()
+    assert remade == set(after) == set(before)
+    assert all("/* neu */" in after[n][1].decode("utf-8") for n in after)
+    assert all(stated_stand(after[n][1]) == stated_stand(before[n][1]) for n in after if n != "index.html")
+    monkeypatch.undo()
+
+    # A broken manifest: every page anew; not knowing since when, each states the current stand.
+    before, after, remade = rebuild()  # back to the shipped templates
+    (out / report.MANIFEST_FILE).write_text("{", encoding="utf-8")
+    before, after, remade = rebuild()
+    assert remade == set(after) and {stated_stand(p) for _, p in after.values()} == {second}
+
+    # A field losing its last values leaves the navigation: every page anew, its pages removed.
+    with duckdb.connect(str(db)) as con:
+        for t in ("indicator_values", "indicator_evaluation"):
+            con.execute(f"DELETE FROM {t} WHERE indicator_id LIKE 'ENG-%'")
+    before, after, remade = rebuild()
+    gone = {"engagement.html", "indikator-eng-01.html", "indikator-eng-02.html"}
+    assert gone <= before.keys() and not gone & after.keys()
+    assert remade == set(after)
+    assert all('href="engagement.html"' not in p.decode("utf-8") for _, p in after.values())
