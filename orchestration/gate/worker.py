@@ -11,8 +11,9 @@ no worker was started.
 - A new interpreter (fork + exec, like multiprocessing's "spawn"), not a fork: a forked child would
   inherit the refresh lock's descriptor (runlock.py) and keep the lock after a SIGKILL of the
   refresh. It gets one pipe, no other descriptor, and does not run the caller's main script.
-- It ends with the refresh: `stop_validation_worker()` when the refresh ends; a refresh that dies (SIGKILL) closes
-  its end of the pipe, and a watchdog thread notices a new parent even while GX is busy.
+- It ends with the gate: `stop_validation_worker()` when the dbt step starts (its memory would
+  add to dbt's peak) or the refresh ends; a refresh that dies (SIGKILL) closes its end of the
+  pipe, and a watchdog thread notices a new parent even while GX is busy.
 - A worker that fails to start or dies is not waited for: that chunk and the rest are validated
   in the refresh process (same results, a warning in the log); an error that GX itself raises is
   raised in the refresh process as it would have been there.
