@@ -100,7 +100,6 @@ def run_suite(contract: Contract, parts: list[tuple[str, pa.Table]]) -> SuiteRun
     import numpy as np
 
     frame = _frame(contract, parts)
-    parts.clear()  # in the worker the only copy of these rows: the frame holds what GX needs
     result = _gx().validate(contract.file_type, frame)
     runs = []
     for r in result.results:
@@ -141,7 +140,8 @@ def _period_bounds(contract: Contract, period: str) -> tuple[dt.date, dt.date, i
 
 
 def _frame(contract: Contract, parts: list[tuple[str, pa.Table]]):
-    """Concatenated typed rows of a chunk + `_file` and `_period_*` helper columns, as pandas."""
+    """Concatenated typed rows of a chunk + `_file` and `_period_*` helper columns, as pandas.
+    Empties `parts` once concatenated: in the worker it holds the only other copy of the rows."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
@@ -151,10 +151,12 @@ def _frame(contract: Contract, parts: list[tuple[str, pa.Table]]):
     # only when their categories are identical.
     paired = {kw[k] for e in _suite_spec(contract.file_type)["expectations"]
               for kw in [e["kwargs"]] for k in ("column_A", "column_B") if k in kw}
-    bounds = [_period_bounds(contract, period) for period, _ in parts]
+    periods, counts = [period for period, _ in parts], [t.num_rows for _, t in parts]
+    bounds = [_period_bounds(contract, period) for period in periods]
     table = pa.concat_tables([t for _, t in parts]).combine_chunks()
+    parts.clear()
     # Row -> its file's index; each per-file helper value is taken from a list by it.
-    file_of_row = pa.array(np.repeat(np.arange(len(parts), dtype=np.int32), [t.num_rows for _, t in parts]))
+    file_of_row = pa.array(np.repeat(np.arange(len(periods), dtype=np.int32), counts))
     helpers = {
         "_file": file_of_row,
         "_period_text": pa.array([b[3] for b in bounds]).take(file_of_row),
@@ -163,7 +165,7 @@ def _frame(contract: Contract, parts: list[tuple[str, pa.Table]]):
         "_period_year": pa.array([float(b[2]) for b in bounds], pa.float64()).take(file_of_row),
     }
     if contract.period_date is not None:
-        helpers["_period_date"] = pa.array([_period_date(contract, period) for period, _ in parts],
+        helpers["_period_date"] = pa.array([_period_date(contract, period) for period in periods],
                                            pa.date32()).take(file_of_row)
     for name in sorted(c for c in paired if c.startswith("_period_year_")):
         off = _year_helper_offset(name)
