@@ -92,7 +92,7 @@ def test_a_worker_that_cannot_start_falls_back_to_in_process(corpus, in_process,
     fake = tmp_path / "great_expectations"
     fake.mkdir()
     (fake / "__init__.py").write_text('raise ImportError("GX kaputt (Test)")\n', encoding="utf-8")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
     gate.start_validation_worker()
     try:
         started = worker.current()
