@@ -1,8 +1,9 @@
 """The GX validation worker: one process that imports Great Expectations and runs the suites.
 
 Importing GX and building its context takes ~2.5 s of one core. `imon refresh` starts the worker
-right after it has the lock, when files wait to be gated; the import then runs on the second
-core while the refresh process imports Dagster and creates the run. The chunks go to the worker
+right after it has the lock, when files of at most one ingest batch wait to be gated (refresh.py
+says why not for more); the import then runs on the second core while the refresh process
+imports Dagster and creates the run. The chunks go to the worker
 (gx.run_suite), the findings and the data-docs summaries are made from its plain-data answer in
 the refresh process as before (validate.py), so they are the same bytes. Runs the schedule or
 the sensor start have no worker: they validate in their own process, as everything does when
@@ -18,7 +19,8 @@ no worker was started.
   in the refresh process (same results, a warning in the log); an error that GX itself raises is
   raised in the refresh process as it would have been there.
 - Memory: the rows go one file at a time (no second copy of a whole chunk in the refresh
-  process); the worker drops its copy once the pandas frame is built.
+  process); the worker drops its copy once it has concatenated them, and gives a chunk's
+  memory back to the OS before waiting for the next.
 """
 
 from __future__ import annotations
