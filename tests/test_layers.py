@@ -149,7 +149,9 @@ def test_checks_fail_on_a_cycle_and_an_upward_import(tmp_path):
 GATE_LAYERS = [
     {"orchestration.gate", "orchestration.gate.__main__"},
     {"orchestration.gate.validate"},
-    {"orchestration.gate.row_rules", "orchestration.gate.cross_file", "orchestration.gate.reports"},
+    {"orchestration.gate.row_rules", "orchestration.gate.cross_file", "orchestration.gate.reports",
+     "orchestration.gate.worker"},
+    {"orchestration.gate.gx"},
     {"orchestration.gate.suites"},
     {"orchestration.gate.rules"},
 ]

@@ -112,6 +112,41 @@ def alive(pid: int) -> bool:
         return False
 
 
+def descendants(pid: int) -> dict[int, str]:
+    """pid -> command line of every live process below `pid`."""
+    parent = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    out, todo = {}, [pid]
+    while todo:
+        p = todo.pop()
+        for child in (c for c, pp in parent.items() if pp == p):
+            try:
+                out[child] = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            todo.append(child)
+    return out
+
+
+def imported_gx(pid: int) -> bool:
+    """GX is loaded in that process: it brings scipy's extension modules, which nothing else
+    of a refresh imports (a pure-Python import leaves no trace in /proc/<pid>/maps)."""
+    return "/site-packages/scipy/" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def finish(proc: subprocess.Popen, log: Path, timeout: float = 600) -> tuple[int, str]:
     rc = proc.wait(timeout=timeout)
     return rc, log.read_text()
@@ -150,9 +185,14 @@ def killed(refreshed, next_month_files, tmp_path_factory) -> dict[str, dict]:
         wait_for(r["root"] / "markers" / f"paused-{point}", r["proc"], r["log"])
         pid_file = r["data"] / "state" / "dbt.pid"
         r["dbt_pid"] = int(pid_file.read_text()) if point == "dbt" else None
+        workers = [pid for pid, cmd in descendants(r["proc"].pid).items() if "orchestration.gate.worker" in cmd]
+        r["gx_workers"] = workers
+        r["gx_in_refresh"] = imported_gx(r["proc"].pid)
+        r["gx_in_worker"] = [imported_gx(pid) for pid in workers]
         os.kill(r["proc"].pid, signal.SIGKILL)
         r["killed_rc"] = r["proc"].wait(timeout=30)
         r["dbt_alive_after_kill"] = r["dbt_pid"] is not None and alive(r["dbt_pid"])
+        r["gx_workers_gone"] = [gone_within(pid, 5) for pid in workers]
         # What the kill left behind, observed before anything else touches the state.
         r["published_sha_after_kill"] = sha256(published(r["data"]))
         r["readable_after_kill"] = latest_refresh(published(r["data"]))
@@ -191,6 +231,21 @@ def test_sigkill_leaves_published_intact_and_next_refresh_completes(killed, from
         # The orphaned dbt (its parent was killed) is stopped by the next refresh, and its pid file goes.
         assert r["dbt_pid"] and not alive(r["dbt_pid"])
         assert not (r["data"] / "state" / "dbt.pid").exists()
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_gx_runs_in_its_worker_which_a_kill_leaves_no_orphan(killed, point):
+    """`imon refresh` gates in its GX worker (orchestration/gate/worker.py): while the ingest runs,
+    GX is loaded there and not in the refresh process; the worker is gone once dbt starts, and
+    a SIGKILL of the refresh ends it too (no orphan left running)."""
+    r = killed[point]
+    if point.startswith("ingest:"):
+        assert len(r["gx_workers"]) == 1, "no GX worker below the refresh while it gates"
+        assert r["gx_in_worker"] == [True] and not r["gx_in_refresh"]
+        assert r["gx_workers_gone"] == [True], f"GX worker {r['gx_workers']} still running after the kill"
+    else:
+        assert r["gx_workers"] == [], "the GX worker outlived the gate"
+        assert not r["gx_in_refresh"]
 
 
 def test_orphaned_dbt_is_reaped_when_the_lock_is_taken(tmp_path, monkeypatch):

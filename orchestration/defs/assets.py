@@ -134,6 +134,11 @@ def _dbt_echo(refresh: RefreshRun, settings, run_id: str):
 
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project)
 def monitoring_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh: RefreshRun):
+    from orchestration.gate import stop_validation_worker
+
+    # Every ingest step is upstream: the gate is done. Its GX worker (~200 MB, idle now) would
+    # otherwise add to the peak memory of the dbt process (orchestration/gate/worker.py).
+    stop_validation_worker()
     settings = get_settings()
     os.environ["IMON_INTERNAL_DB"] = str(settings.internal_db)
     # Unit tests pin the formulas on hand-made inputs; they run in `make test`, not every night.

@@ -10,7 +10,9 @@ Modules, each importing only those above it:
   suites.py      reference lists, building and writing the GX suites (`write-suites`)
   row_rules.py   row rules outside GX (future dates, header-only, sums, empty-iff, 44 municipalities)
   cross_file.py  rules against the previous period (rule 8, truncation, municipalities gone)
-  validate.py    check_files: the lazily imported GX runner, chunks and frames, then the rules above
+  gx.py          the GX pass over a chunk: the lazily imported GX context, the frame, plain-data results
+  worker.py      the GX validation worker process `imon refresh` starts early (GX's import off its path)
+  validate.py    check_files: chunks, the GX pass (in the worker or here), findings, then the rules above
   reports.py     the quarantine report of a file, as text and JSON
   __main__.py    `python -m orchestration.gate write-suites`
 """
@@ -46,7 +48,9 @@ from orchestration.gate.suites import (
     write_suites,
     year_helper,
 )
-from orchestration.gate.validate import CHUNK_ROWS, _gx, check_files, take_validation_runs
+from orchestration.gate.gx import _gx
+from orchestration.gate.validate import CHUNK_ROWS, check_files, take_validation_runs
+from orchestration.gate.worker import start_validation_worker, stop_validation_worker
 
 # The gate's vocabulary as other code and the tests use it; the underscored names are what
 # tests reach into (the GX context, the cross-file rules alone).
@@ -56,5 +60,6 @@ __all__ = [
     "SCHOOL_TRUNCATION", "SPARSE_STOCK_TYPES", "VOLUME_LIMIT", "FileStats", "Finding", "_cross_file_rules",
     "_gx", "_kita_truncated", "_plain_row_rules", "allowed_values", "build_suite", "check_files", "file_stats",
     "mask_ids", "municipality_names", "next_step", "reference_values", "report_dict", "report_text",
-    "rule_label", "suite_path", "take_validation_runs", "write_report", "write_suites", "year_helper",
+    "rule_label", "start_validation_worker", "stop_validation_worker", "suite_path", "take_validation_runs",
+    "write_report", "write_suites", "year_helper",
 ]
