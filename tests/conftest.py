@@ -113,3 +113,45 @@ def clone_state(refreshed, tmp_path):
         return data, landing, env_for(data, landing)
 
     return _clone
+
+
+# A real closed port: PostgreSQL refuses the connection. The password must never be printed.
+CLOSED_PORT_DSN = "postgresql://postgres:geheim123@127.0.0.1:1/monitoring?connect_timeout=3"
+
+
+@pytest.fixture(scope="session")
+def pg_refused_refresh(refreshed, next_month_files, tmp_path_factory) -> dict:
+    """One `imon refresh --full` with the next Jobcenter month whose PostgreSQL publish is refused
+    (CLOSED_PORT_DSN), on a copy of the refreshed state. Three tests assert on this one run
+    (test_operator_output: the cause line; test_bi_recipes: DuckDB stays a whole set;
+    test_publish_targets: exit 1, then it catches up on a copy of `data`). Everything they read
+    is taken here, right after the run, so the order of the tests does not matter."""
+    import duckdb
+
+    root = tmp_path_factory.mktemp("pg-refused")
+    data, landing = root / "data", root / "landing"
+    shutil.copytree(refreshed / "data", data, ignore=shutil.ignore_patterns("*.lock"))
+    src = next_month_files["jobcenter"]
+    (landing / "jobcenter").mkdir(parents=True)
+    shutil.copy2(src, landing / "jobcenter" / src.name)
+    env = env_for(data, landing)
+
+    def published_state() -> dict:
+        con = duckdb.connect(str(data / "published" / "monitoring.duckdb"), read_only=True)
+        try:
+            rid, mode = con.execute(
+                "SELECT refresh_id, mode FROM refresh_log ORDER BY published_at DESC LIMIT 1").fetchone()
+            return {"refresh_id": rid, "mode": mode,
+                    "refresh_log_rows": con.execute("SELECT count(*) FROM refresh_log").fetchone()[0],
+                    "indicator_rows": con.execute("SELECT count(*) FROM indicator_values").fetchone()[0],
+                    "periods": {p for (p,) in con.execute("SELECT DISTINCT period FROM indicator_values").fetchall()}}
+        finally:
+            con.close()
+
+    before = published_state()
+    proc = imon("refresh", "--full", env={**env, "IMON_POSTGRES_DSN": CLOSED_PORT_DSN})
+    run_log = next((ln.split(": ", 1)[1] for ln in proc.stdout.splitlines() if ln.startswith("Laufprotokoll: ")), None)
+    return {"root": root, "data": data, "landing": landing, "env": env, "proc": proc, "before": before,
+            "after": published_state(), "inbox_file": landing / "jobcenter" / src.name,
+            "inbox_file_left": (landing / "jobcenter" / src.name).exists(),
+            "run_log": run_log, "run_log_text": Path(run_log.split(" (")[0]).read_text() if run_log else ""}

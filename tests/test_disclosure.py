@@ -7,7 +7,6 @@ and the published file stays as it was)."""
 from __future__ import annotations
 
 import hashlib
-import shutil
 from datetime import datetime
 
 import duckdb
@@ -180,24 +179,19 @@ def test_the_audit_is_fast_at_district_scale(refreshed):
     assert time.perf_counter() - started < 20
 
 
-def test_a_refresh_whose_set_lets_a_cell_be_computed_back_is_blocked(tmp_path):
+def test_a_refresh_whose_set_lets_a_cell_be_computed_back_is_blocked(clone_state, tmp_path):
     """End to end on the real CLI: the project deployed with the first wording of the secondary
     rule (model and mart check as before 2026-12-07) builds, on data where that wording leaks
-    (generated: scale 0.1, 30 months, seed 1; docs/confidentiality.md), a set from which a
-    suppressed cell follows. The audit blocks the refresh (exit 2), names the cells, and the
-    published set (built by the amended rule) stays byte for byte as it was."""
+    (the session's refreshed history, tests/conftest.py: 4 cells of WOH-03 follow; like scale
+    0.1, 30 months, seed 1 of docs/confidentiality.md, without a first load of its own), a set
+    from which a suppressed cell follows. The audit blocks the refresh (exit 2), names the
+    cells, and the published set (built by the amended rule) stays byte for byte as it was."""
     import subprocess
     import sys
 
-    from conftest import env_for, imon
-    from sources.generator import generate
     from test_operator_output import _copy_project
 
-    extracts, landing, data = tmp_path / "extracts", tmp_path / "landing", tmp_path / "data"
-    generate(extracts, start="2022-12", months=30, scale=0.1, seed=1)
-    shutil.copytree(extracts, landing)
-    env = env_for(data, landing)
-    imon("refresh", env=env, check_rc=0)
+    data, landing, env = clone_state()
     published = data / "published" / "monitoring.duckdb"
     before = hashlib.sha256(published.read_bytes()).hexdigest()
     assert audit_file(published).passed

@@ -278,38 +278,27 @@ def test_orphaned_dbt_is_reaped_when_the_lock_is_taken(tmp_path, monkeypatch):
 
 
 # --- 2. two refreshes at once ----------------------------------------------------------------------
+# Runs inside the incremental refresh of `refreshed_under_readers` below (one refresh of the next
+# month serves both): while it holds the lock (paused 8 s in dbt), an impatient and a patient
+# second refresh start.
 
 
-def test_concurrent_refreshes_wait_or_stop_clearly(refreshed, next_month_files, from_scratch, tmp_path):
-    data, landing = clone(refreshed, tmp_path)
-    deliver(next_month_files.values(), landing)
-    markers = tmp_path / "markers"
-    # The first holds the lock for sure: it pauses 8 s in dbt, then goes on.
-    first_log = tmp_path / "first.log"
-    first = start_refresh(env_for(data, landing, IMON_PAUSE_AT="dbt", IMON_PAUSE_SECONDS="8",
-                                  IMON_PAUSE_MARKER_DIR=str(markers)), first_log)
-    wait_for(markers / "paused-dbt", first, first_log)
-    impatient_log, patient_log = tmp_path / "impatient.log", tmp_path / "patient.log"
-    impatient = start_refresh(env_for(data, landing, IMON_LOCK_TIMEOUT="1"), impatient_log)
-    patient = start_refresh(env_for(data, landing, IMON_LOCK_TIMEOUT="600"), patient_log)
-
-    rc, out = finish(impatient, impatient_log, timeout=120)
+def test_concurrent_refreshes_wait_or_stop_clearly(refreshed_under_readers, from_scratch):
+    r = refreshed_under_readers["incremental"]
+    rc, out = r["impatient"]
     assert rc == 1, out
-    assert "Eine andere Aktualisierung läuft noch" in out and f"PID {first.pid}" in out
+    assert "Eine andere Aktualisierung läuft noch" in out and f"PID {r['proc'].pid}" in out
     assert "Nichts wurde verändert" in out
-    assert first.poll() is None, "the first refresh did not survive the second one"
+    assert r["first_alive_after_impatient"], "the first refresh did not survive the second one"
 
-    rc, out = finish(first, first_log)
-    assert rc == 0, out[-4000:]
-    assert "VERÖFFENTLICHT" in out
-    rc, out = finish(patient, patient_log)
+    assert r["rc"] == 0, r["out"][-4000:]
+    assert "VERÖFFENTLICHT" in r["out"]
+    rc, out = r["patient"]
     assert rc == 0, out[-4000:]
     assert "warte" in out  # it did wait
     assert "Nichts Neues" in out  # and found the work done, instead of building it twice
-    assert indicator_values(published(data)) == from_scratch
-    con = duckdb.connect(str(published(data)), read_only=True)
-    assert con.execute("SELECT count(*) FROM refresh_log").fetchone()[0] == 2  # initial + the first
-    con.close()
+    assert r["values"] == from_scratch
+    assert r["after"][2] == 2  # refresh_log: initial + the first
 
 
 # --- 3. + 4. readers during refreshes; incremental == full == from scratch --------------------------
@@ -340,9 +329,11 @@ READER = textwrap.dedent("""
 @pytest.fixture(scope="module")
 def refreshed_under_readers(refreshed, next_month_files, tmp_path_factory) -> dict[str, dict]:
     """The next month, once incrementally and once with --full, each with a reader querying the
-    published file in a loop from before the refresh starts until after it ended."""
+    published file in a loop from before the refresh starts until after it ended. The
+    incremental one pauses 8 s in dbt, holding the lock, while an impatient and a patient
+    second refresh start on the same data dir (test_concurrent_refreshes_wait_or_stop_clearly)."""
     runs = {}
-    for mode in ("incremental", "full"):
+    for mode in ("full", "incremental"):  # the full one first: it runs while the other pauses
         root = tmp_path_factory.mktemp(f"readers-{mode}")
         data, landing = clone(refreshed, root)
         deliver(next_month_files.values(), landing)
@@ -352,10 +343,24 @@ def refreshed_under_readers(refreshed, next_month_files, tmp_path_factory) -> di
         r["reader"] = subprocess.Popen([sys.executable, str(root / "reader.py"), str(published(data)),
                                         str(r["reads"]), str(r["stop"])])
         time.sleep(1.0)
-        r["proc"] = start_refresh(env_for(data, landing), r["log"], *(["--full"] if mode == "full" else []))
+        if mode == "full":
+            r["proc"] = start_refresh(env_for(data, landing), r["log"], "--full")
+        else:  # holds the lock for sure while two more refreshes start (test_concurrent_refreshes_...)
+            markers = root / "markers"
+            r["proc"] = start_refresh(env_for(data, landing, IMON_PAUSE_AT="dbt", IMON_PAUSE_SECONDS="8",
+                                              IMON_PAUSE_MARKER_DIR=str(markers)), r["log"])
+            wait_for(markers / "paused-dbt", r["proc"], r["log"])
+            impatient_log, patient_log = root / "impatient.log", root / "patient.log"
+            impatient = start_refresh(env_for(data, landing, IMON_LOCK_TIMEOUT="1"), impatient_log)
+            r["patient_proc"] = start_refresh(env_for(data, landing, IMON_LOCK_TIMEOUT="600"), patient_log)
+            r["patient_log"] = patient_log
+            r["impatient"] = finish(impatient, impatient_log, timeout=120)
+            r["first_alive_after_impatient"] = r["proc"].poll() is None
         runs[mode] = r
     for r in runs.values():
         r["rc"], r["out"] = finish(r["proc"], r["log"])
+        if "patient_proc" in r:
+            r["patient"] = finish(r["patient_proc"], r["patient_log"])
         time.sleep(1.0)
         r["stop"].touch()
         r["reader"].wait(timeout=30)

@@ -169,17 +169,16 @@ def test_disk_full_and_other_os_errors_are_named_in_german(tmp_path):
     assert held.startswith("/d/x.duckdb ist von Prozess 4711 (") and "zum Schreiben geöffnet" in held, held
 
 
-def test_postgres_connection_refused_is_named(clone_state, next_month_files):
-    data, landing, env = clone_state()
-    deliver(next_month_files["jobcenter"], landing)
-    env["IMON_POSTGRES_DSN"] = "postgresql://postgres@127.0.0.1:1/nowhere?connect_timeout=2"
-    proc = imon("refresh", env=env)
+def test_postgres_connection_refused_is_named(pg_refused_refresh):
+    # The refresh with a new month and a closed PostgreSQL port (tests/conftest.py), shared
+    # with test_publish_targets and test_bi_recipes: one run, each test its own assertions.
+    proc = pg_refused_refresh["proc"]
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert last_line(proc).startswith("FEHLER: PostgreSQL nicht erreichbar (127.0.0.1:1): Verbindung abgelehnt"), \
         proc.stdout[-2000:]
     assert_no_noise(proc)
-    log = next(ln.split(": ", 1)[1] for ln in proc.stdout.splitlines() if ln.startswith("Laufprotokoll: "))
-    assert "Connection refused" in Path(log.split(" (")[0]).read_text()  # the details are in the run log
+    assert pg_refused_refresh["run_log"], proc.stdout[-2000:]
+    assert "Connection refused" in pg_refused_refresh["run_log_text"]  # the details are in the run log
 
 
 # --- a blocked refresh reads as an outcome, not a crash ----------------------------------------
