@@ -52,7 +52,8 @@ def run_refresh(full: bool = False, settings: Settings | None = None, log=print,
     # (LockTimeout) stops with the message alone, without a failed run in the history.
     with refresh_lock(settings):
         # Whoever held the lock may have just done our work (the inbox files are now published).
-        if not full and pending(settings).nothing_to_do:
+        now = None if full else pending(settings)
+        if now is not None and now.nothing_to_do:
             return Outcome(EXIT_OK, "Nichts Neues: die vorige Aktualisierung hat alles veröffentlicht "
                                     f"({settings.published_db}).")
         quiet_telemetry()
@@ -73,7 +74,8 @@ def run_refresh(full: bool = False, settings: Settings | None = None, log=print,
         # only for a delivery of at most one ingest batch (a new month). Beside a larger one (a
         # first load, a backlog) the worker's own interpreter and frames raise the peak memory
         # (district-scale first load, 13 months: 1323 -> 1499 MiB) for 2.5 s of a run of minutes.
-        use_worker = 0 < _inbox_bytes(scan_inbox(settings.landing_dir)[0]) <= INGEST_BATCH_BYTES
+        inbox = now.inbox if now is not None else scan_inbox(settings.landing_dir)[0]  # scanned under the lock
+        use_worker = 0 < _inbox_bytes(inbox) <= INGEST_BATCH_BYTES
         if use_worker:
             from orchestration.gate import start_validation_worker, stop_validation_worker
 

@@ -31,16 +31,16 @@ def tell_run(context: dg.RunStatusSensorContext) -> None:
     after_refresh(outcome, settings, log=context.log.info)
 
 
-notify_on_success = dg.run_status_sensor(
-    name="notify_on_success", run_status=dg.DagsterRunStatus.SUCCESS, monitored_jobs=[refresh_job],
-    default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30,
-    description="E-mail for refresh runs not started by `imon refresh`: blocked, or published again after a "
-                "blocked or failed one, overdue deliveries (docs/notifications.md).",
-)(tell_run)
+def _notifier(status: dg.DagsterRunStatus, description: str):
+    return dg.run_status_sensor(
+        name=f"notify_on_{status.value.lower()}", run_status=status, monitored_jobs=[refresh_job],
+        default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30, description=description,
+    )(tell_run)
 
-notify_on_failure = dg.run_status_sensor(
-    name="notify_on_failure", run_status=dg.DagsterRunStatus.FAILURE, monitored_jobs=[refresh_job],
-    default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30,
-    description="E-mail for refresh runs not started by `imon refresh` that failed or were blocked "
-                "(docs/notifications.md).",
-)(tell_run)
+
+notify_on_success = _notifier(dg.DagsterRunStatus.SUCCESS,
+                              "E-mail for refresh runs not started by `imon refresh`: blocked, or published again "
+                              "after a blocked or failed one, overdue deliveries (docs/notifications.md).")
+notify_on_failure = _notifier(dg.DagsterRunStatus.FAILURE,
+                              "E-mail for refresh runs not started by `imon refresh` that failed or were blocked "
+                              "(docs/notifications.md).")
