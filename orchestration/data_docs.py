@@ -125,7 +125,8 @@ def _env():
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(ASSETS), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             bytecode_cache=jinja2.FileSystemBytecodeCache())  # as report.py
     env.filters["de_time"] = lambda iso: datetime.fromisoformat(iso).strftime("%d.%m.%Y %H:%M:%S")
     return env
 

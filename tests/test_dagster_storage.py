@@ -76,3 +76,21 @@ def test_pooled_storage_writes_reads_from_threads_and_survives_a_wipe(tmp_path):
     pooled.report_runless_asset_event(dg.AssetMaterialization(asset_key="c"))
     assert other.get_latest_materialization_event(dg.AssetKey("c")) is not None
     pooled.dispose()
+
+
+def test_pooled_storage_does_not_sync_the_disk_at_every_commit(tmp_path):
+    """WAL with synchronous=NORMAL on the pooled connections (the stock storage syncs twice per
+    event); the files stay in WAL mode, which another process's stock storage reads."""
+    import sqlalchemy as sa
+
+    base = tmp_path / "history"
+    pooled = _instance(tmp_path, {"custom": {"module": "orchestration.dagster_storage",
+                                             "class": "PooledSqliteStorage", "config": {"base_dir": str(base)}}})
+    pooled.report_runless_asset_event(dg.AssetMaterialization(asset_key="a"))
+    storage = pooled.event_log_storage
+    with storage._connect("index") as conn:
+        assert conn.execute(sa.text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+        assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+    other = DagsterInstance.from_config(str(tmp_path))
+    assert other.get_latest_materialization_event(dg.AssetKey("a")) is not None
+    pooled.dispose()
