@@ -10,7 +10,7 @@ with the client's stdout and stderr; the client relays both and exits with dbt's
 One server serves one dbt call; any later call, or a call without a server (schedule, sensor,
 `dagster dev`), finds no socket and the client becomes the plain `dbt` (exec).
 
-The server dies with the refresh process (PR_SET_PDEATHSIG): a killed refresh leaves no dbt
+The server dies with the refresh process (orchestration/lifeline.py): a killed refresh leaves no dbt
 holding the warehouse. Signals the client receives (dagster-dbt's SIGINT on cancel) are passed
 on to the server.
 
@@ -39,27 +39,39 @@ def start(state_dir) -> str | None:
     from pathlib import Path
 
     if not sys.platform.startswith("linux"):
-        return None  # PR_SET_PDEATHSIG is Linux only: elsewhere dbt starts as before
+        return None  # tried and tested on Linux only: elsewhere dbt starts as before
     path = Path(state_dir) / f"dbt-warm-{os.getpid()}.sock"
     if len(str(path).encode()) > 100:  # unix socket paths are limited to ~107 bytes
         return None
     path.unlink(missing_ok=True)
     # Its own output goes nowhere: a server that fails to start is simply not used (the
     # client then runs dbt itself); during a call dbt writes to the client's stdout and stderr.
-    subprocess.Popen([sys.executable, "-m", "orchestration.dbt_warm", "serve", str(path), str(os.getpid())],
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                     close_fds=True)
+    global _server
+    _server = subprocess.Popen([sys.executable, "-m", "orchestration.dbt_warm", "serve", str(path), str(os.getpid())],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               close_fds=True)
     os.environ[ENV_SOCKET] = str(path)
     return str(path)
 
 
-def _die_with_parent(parent: int) -> None:
-    import ctypes
+_server = None
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: SIGKILL when the refresh process ends
-    if os.getppid() != parent:  # it ended before prctl took effect
-        os._exit(1)
+
+def stop() -> None:
+    """At the end of a refresh: a server that got no call (the gate blocked, nothing to build)
+    would wait until this process ends, which for `imon refresh` is now, but not for a caller
+    that runs refreshes in its own process (tests). One that served has exited already."""
+    global _server
+    path = os.environ.pop(ENV_SOCKET, None)
+    server, _server = _server, None
+    if server is not None and server.poll() is None:
+        server.kill()
+        server.wait()
+    if path:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def client_path() -> str | None:
@@ -74,7 +86,9 @@ def client_path() -> str | None:
 
 
 def serve(path: str, parent: int) -> None:
-    _die_with_parent(parent)
+    from orchestration.lifeline import die_with_parent
+
+    die_with_parent(parent)
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     srv.bind(path)  # bound before the imports: a client that comes early waits instead of missing us
     srv.listen(2)

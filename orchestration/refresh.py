@@ -57,17 +57,18 @@ def run_refresh(full: bool = False, settings: Settings | None = None, log=print,
             return Outcome(EXIT_OK, "Nichts Neues: die vorige Aktualisierung hat alles veröffentlicht "
                                     f"({settings.published_db}).")
         quiet_telemetry()
-        if not full and settings.published_db.exists():
+        from orchestration import dbt_warm
+
+        warm = not full and settings.published_db.exists()
+        if warm:
             # dbt imports itself on the other core meanwhile. Not for a first load or --full: they
             # take a minute anyway, and their ingest is the memory peak an idle dbt would add to.
-            from orchestration import dbt_warm
-
             dbt_warm.start(settings.state_dir)
         if not verbose:
             import warnings
 
             warnings.filterwarnings("ignore")  # Dagster's beta/deprecation notes are for developers
-        from orchestration.ingest import INGEST_BATCH_BYTES, scan_inbox
+        from orchestration.ingest import scan_inbox
 
         # GX's import (~2.5 s) in a second process, while this one imports Dagster and creates the
         # run (orchestration/gate/worker.py): only with files to gate (nothing else needs GX), and
@@ -75,16 +76,28 @@ def run_refresh(full: bool = False, settings: Settings | None = None, log=print,
         # first load, a backlog) the worker's own interpreter and frames raise the peak memory
         # (district-scale first load, 13 months: 1323 -> 1499 MiB) for 2.5 s of a run of minutes.
         inbox = now.inbox if now is not None else scan_inbox(settings.landing_dir)[0]  # scanned under the lock
-        use_worker = 0 < _inbox_bytes(inbox) <= INGEST_BATCH_BYTES
+        use_worker = wants_validation_worker(inbox)
         if use_worker:
             from orchestration.gate import start_validation_worker, stop_validation_worker
 
             start_validation_worker(quiet=not verbose)
         try:
-            return _run(full, rekey, verbose, started_at, settings)
+            return _run(full, rekey, verbose, started_at, settings,
+                        None if full else {f.contract.file_type for f in inbox},
+                        plan_marts=now is not None and now.published_exists and not now.unpublished
+                        and not now.code_changed)
         finally:
             if use_worker:
                 stop_validation_worker()
+            if warm:
+                dbt_warm.stop()
+
+
+def wants_validation_worker(inbox: list) -> bool:
+    """Files to gate, and at most one ingest batch of them (see above)."""
+    from orchestration.ingest import INGEST_BATCH_BYTES
+
+    return 0 < _inbox_bytes(inbox) <= INGEST_BATCH_BYTES
 
 
 def _inbox_bytes(inbox: list) -> int:
@@ -97,17 +110,22 @@ def _inbox_bytes(inbox: list) -> int:
     return total
 
 
-def _run(full: bool, rekey: bool, verbose: bool, started_at: float, settings: Settings) -> Outcome:
-    """The Dagster run, under the lock."""
+def _run(full: bool, rekey: bool, verbose: bool, started_at: float, settings: Settings,
+         inbox_types: set[str] | None, plan_marts: bool = False) -> Outcome:
+    """The Dagster run, under the lock; `inbox_types`: the file types with files in the inbox (None:
+    the whole job, as for --full, which reloads every type from the archive); `plan_marts`: the
+    inbox is all that changed since the published set (defs/jobs.py refresh_subset)."""
     from orchestration.dbt import ensure_manifest
 
     ensure_manifest()
     from orchestration.definitions import defs
-    from orchestration.defs.jobs import CLI_RUN_TAGS, refresh_run_config
+    from orchestration.defs.jobs import CLI_RUN_TAGS, refresh_run_config, refresh_subset
     from orchestration.instance import get_instance
 
     instance = get_instance(settings)
     job = defs.resolve_job_def("refresh")
+    if inbox_types is not None:
+        job = refresh_subset(job, inbox_types, plan_marts)
     result = job.execute_in_process(
         run_config=refresh_run_config(full=full, rekey=rekey, cli=True, verbose=verbose, started_at=started_at),
         instance=instance, raise_on_error=False,

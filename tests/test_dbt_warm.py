@@ -141,3 +141,22 @@ def test_the_server_dies_with_its_refresh(tmp_path, env):
             break
         time.sleep(0.05)
     assert not Path(f"/proc/{server}").exists() or b") Z" in Path(f"/proc/{server}/stat").read_bytes()
+
+
+def test_a_server_without_a_call_is_stopped_with_its_refresh(tmp_path, env, monkeypatch):
+    """A refresh the gate blocks never calls dbt: run_refresh stops the waiting server at its end,
+    so a process that runs refreshes itself (not only `imon refresh`, which exits) keeps none."""
+    from orchestration import dbt_warm
+
+    monkeypatch.delenv(dbt_warm.ENV_SOCKET, raising=False)
+    sock = dbt_warm.start(tmp_path)
+    assert sock and os.environ[dbt_warm.ENV_SOCKET] == sock
+    deadline = time.monotonic() + 30
+    while _server_pid(sock) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = _server_pid(sock)
+    assert pid is not None, "server not running"
+    dbt_warm.stop()
+    assert _server_pid(sock) is None and not Path(f"/proc/{pid}").exists()
+    assert dbt_warm.ENV_SOCKET not in os.environ and not Path(sock).exists()
+    dbt_warm.stop()  # nothing left to stop: no error

@@ -147,7 +147,16 @@ def corpus(refreshed, generated, next_month_files, current_month_dir, tmp_path_f
     cases = {key: Case(key) for key in FAULTS}
     per_type = {ft: faults_for(ft) for ft in ALL_TYPES}
     n_batches = max(len(v) for v in per_type.values())
-    with pipeline_env(data, landing):
+    # In this one process GX is imported once for all batches; a GX worker per batch would import
+    # it again each time (~3 s), and dbt started ahead would import dbt for a dbt step that a
+    # blocked batch never reaches. The worker gives the same findings on this whole corpus
+    # (test_gate_worker), and `imon refresh` with both runs below (the CLI cases).
+    with pipeline_env(data, landing), pytest.MonkeyPatch.context() as mp:
+        import orchestration.refresh
+        from orchestration import dbt_warm
+
+        mp.setattr(orchestration.refresh, "wants_validation_worker", lambda inbox: False)
+        mp.setattr(dbt_warm, "start", lambda state_dir: None)
         for k in range(n_batches):
             batch: list[Case] = []
             for ft in ALL_TYPES:
@@ -360,16 +369,18 @@ def test_failing_mart_check_blocks_publish(clone_state, next_month_files):
     """A raw row that bypassed the gate (written straight into the internal warehouse, with the
     registry's row count adjusted so the file/row reconciliation holds): its municipality code
     is outside the 44, so the district total no longer equals the sum of the municipalities.
-    The dbt test must block the publish."""
+    The dbt test must block the publish. The row is of the file type the refresh delivers: a
+    month builds only what depends on the file types that changed."""
     data, landing, env = clone_state()
     pub = data / "published" / "monitoring.duckdb"
     con = duckdb.connect(str(data / "warehouse" / "internal.duckdb"))
     try:
-        con.execute("""INSERT INTO raw.bevoelkerung
-                       SELECT * REPLACE ('08116999' AS ags) FROM raw.bevoelkerung
-                       WHERE period = '2024' AND anzahl > 0 LIMIT 1""")
+        con.execute("""INSERT INTO raw.unterbringung
+                       SELECT * REPLACE ('08116999' AS ags) FROM raw.unterbringung
+                       WHERE period = (SELECT max(period) FROM raw.unterbringung) AND belegt > 0 LIMIT 1""")
         con.execute("""UPDATE meta.file_versions SET row_count = row_count + 1
-                       WHERE file_type = 'bevoelkerung' AND period = '2024' AND is_current""")
+                       WHERE file_type = 'unterbringung' AND is_current
+                         AND period = (SELECT max(period) FROM raw.unterbringung)""")
     finally:
         con.close()
     unt = next_month_files["unterbringung"]  # a good new file, so that the refresh builds

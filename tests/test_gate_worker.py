@@ -119,3 +119,34 @@ def test_an_error_in_the_worker_is_raised_as_in_process(corpus, started):
     with pytest.raises(FileNotFoundError) as here:
         gate.check_files([odd], {}, set(), TODAY)
     assert str(in_worker.value) == str(here.value)
+
+
+def test_the_worker_is_only_for_a_delivery_of_one_ingest_batch(next_month_files, tmp_path):
+    """refresh.py starts the worker for a new month, not beside a first load or a backlog (its own
+    interpreter and frames would add to that peak): decided on the files a real inbox scan finds."""
+    import shutil
+
+    from orchestration.ingest import INGEST_BATCH_BYTES, scan_inbox
+    from orchestration.refresh import wants_validation_worker
+
+    def inbox(*files: tuple[str, int | None]) -> list:
+        landing = tmp_path / f"landing{len(list(tmp_path.iterdir()))}"
+        landing.mkdir()
+        for file_type, size in files:
+            src = next_month_files[file_type]
+            dest = landing / src.parent.name / src.name
+            dest.parent.mkdir(exist_ok=True)
+            shutil.copy2(src, dest)
+            if size is not None:
+                os.truncate(dest, size)  # sparse: the size, without the bytes on disk
+        found, _ = scan_inbox(landing)
+        assert len(found) == len(files)
+        return found
+
+    assert not wants_validation_worker(inbox())  # nothing to gate
+    assert wants_validation_worker(inbox(("jobcenter", None), ("abh_bestand", None)))  # a new month
+    assert wants_validation_worker(inbox(("jobcenter", 0)))  # an empty file is still a file to gate
+    assert wants_validation_worker(inbox(("jobcenter", INGEST_BATCH_BYTES)))
+    assert not wants_validation_worker(inbox(("jobcenter", INGEST_BATCH_BYTES + 1)))
+    assert not wants_validation_worker(inbox(("jobcenter", INGEST_BATCH_BYTES // 2 + 1),
+                                             ("abh_bestand", INGEST_BATCH_BYTES // 2 + 1)))

@@ -146,7 +146,11 @@ def monitoring_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, re
     args = ["build", "--exclude-resource-type", "unit_test", "--log-level-file", "none"]
     code_changed, file_types = announce_changed_periods()
     manifest, translator, _ = get_manifest_and_translator_from_dbt_assets([context.assets_def])
-    select = None
+    # The marts the run left out (defs/jobs.py refresh_subset): their tables stay as they are.
+    skip_marts = {k.path[-1] for k in MART_KEYS if k not in context.selected_asset_keys}
+    if code_changed and skip_marts:  # changed after the run was planned (a deploy meanwhile)
+        raise RuntimeError("Projektcode während der Aktualisierung geändert: bitte erneut aktualisieren "
+                           "(dann werden alle Modelle neu gebaut)")
     if refresh.full or code_changed:
         # Rebuilds every model from the raw tables (meta.changed_periods is not read): after a
         # deployed change of the project an incremental model may have new columns or logic, and
@@ -155,22 +159,22 @@ def monitoring_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, re
         if code_changed and not refresh.full:
             context.log.info("Projektcode geändert (dbt-Projekt, Indikatorenkatalog oder Verträge): "
                              "alle Modelle werden neu gebaut")
+        select = []
     else:
-        select = build_selection(file_types, manifest)
+        select = build_selection(file_types, manifest, skip_marts) or []
+        if select:
+            context.log.info(f"dbt: nur was von den geänderten Dateiarten abhängt ({', '.join(sorted(file_types))})")
     # A target dir of our own (named as dagster-dbt names it), started with this data dir's saved parse.
     target_path = (Path(dbt_project.project_dir) / dbt_project.target_path
                    / f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}")
     restore_partial_parse(settings, target_path)
-    if select is None:
-        invocation = dbt.cli(args, context=context, raise_on_error=False, target_path=target_path)
-    else:
-        # dagster-dbt adds its own `--select fqn:*` when given the context, and dbt unions several
-        # --select flags; so the call goes without the context, which is attached for streaming
-        # (the events then become this step's outputs and check results, as with the context).
-        context.log.info(f"dbt: nur was von den geänderten Dateiarten abhängt ({', '.join(sorted(file_types))})")
-        invocation = dbt.cli([*args, "--select", select], manifest=manifest, dagster_dbt_translator=translator,
-                             raise_on_error=False, target_path=target_path)
-        invocation.context, invocation.project = context, dbt_project
+    # dagster-dbt adds its own `--select` of the step's assets when given the context, and dbt
+    # unions several --select flags; so the call goes without the context, which is attached for
+    # streaming (the events then become this step's outputs and check results, as with the
+    # context; a node outside the run's selection is reported as a plain materialisation).
+    invocation = dbt.cli([*args, *select], manifest=manifest, dagster_dbt_translator=translator,
+                         raise_on_error=False, target_path=target_path)
+    invocation.context, invocation.project = context, dbt_project
     pid_file = dbt_pid_file(settings)
     pid_file.write_text(str(invocation.process.pid))
     try:

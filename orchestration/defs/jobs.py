@@ -26,6 +26,39 @@ refresh_job = dg.define_asset_job(
 )
 
 
+def refresh_subset(job: dg.JobDefinition, inbox_types: set[str], plan_marts: bool) -> dg.JobDefinition:
+    """The refresh job for a delivery of these file types (`imon refresh` without --full):
+    - without the ingest steps of file types that have no file in the inbox (a new month: one
+      or four of eleven). Such a step would only report that it had nothing to do (~0.1 s and a
+      dozen run events each), and raw.<type> would show a materialisation of unchanged data.
+      Every type's freshness check stays (the delivery calendar concerns the types that did not
+      deliver). A file that lands after the inbox was scanned waits for the next refresh.
+    - with `plan_marts` (nothing else changed since the published set: no code change, no loaded
+      but unpublished file), without the wide marts these file types cannot change
+      (orchestration/dbt.py); the dbt step leaves out exactly the marts the run does not select.
+    """
+    from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
+
+    from orchestration.dbt import unaffected
+    from orchestration.defs.assets import MART_KEYS, monitoring_models
+
+    skip: set[dg.AssetKey] = set()
+    if plan_marts:
+        manifest, _, _ = get_manifest_and_translator_from_dbt_assets([monitoring_models])
+        kept = unaffected(inbox_types, manifest)
+        skip = {k for k in MART_KEYS if kept is not None and k.path[-1] in kept[1]}
+    graph = job.asset_layer.asset_graph
+
+    def left_out(key: dg.AssetKey) -> bool:
+        return (key.path[0] == "raw" and key.path[-1] not in inbox_types) or key in skip
+
+    return job.get_subset(
+        asset_selection={k for k in graph.executable_asset_keys if not left_out(k)},
+        asset_check_selection={c for c in graph.asset_check_keys
+                               if not left_out(c.asset_key) or (c.asset_key.path[0] == "raw" and c.name == "freshness")},
+    )
+
+
 def refresh_run_config(full: bool = False, rekey: bool = False, cli: bool = False, verbose: bool = False,
                        started_at: float = 0.0) -> dict:
     """Every run writes the run log file (logger `imon`). `imon refresh` shows one progress line

@@ -14,7 +14,7 @@ no worker was started.
   refresh. It gets one pipe, no other descriptor, and does not run the caller's main script.
 - It ends with the gate: `stop_validation_worker()` when the dbt step starts (its memory would
   add to dbt's peak) or the refresh ends; a refresh that dies (SIGKILL) closes its end of the
-  pipe, and a watchdog thread notices a new parent even while GX is busy.
+  pipe, and the worker dies with it even while GX is busy (orchestration/lifeline.py).
 - A worker that fails to start or dies is not waited for: that chunk and the rest are validated
   in the refresh process (same results, a warning in the log); an error that GX itself raises is
   raised in the refresh process as it would have been there.
@@ -30,6 +30,7 @@ import os
 from typing import TYPE_CHECKING
 
 from orchestration.gate.gx import SuiteRun, run_suite
+from orchestration.lifeline import die_with_parent
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
     from sources.contracts import Contract
 
 log = logging.getLogger(__name__)
-
-_WATCH_S = 0.5  # how often the worker checks that its parent is still there
 
 
 class WorkerGone(Exception):
@@ -155,14 +154,18 @@ def _main() -> None:
 
     fd, parent_pid, mode = sys.argv[1:4]
     _serve(Connection(int(fd)), int(parent_pid), quiet=mode == "quiet")
+    # The refresh waits for our exit before dbt starts (memory): an interpreter shutdown with GX
+    # loaded takes ~1 s of finalisers that free what the OS frees anyway.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _serve(conn, parent_pid: int, quiet: bool) -> None:
     import signal
-    import threading
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the refresh's to handle; it stops us
-    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    die_with_parent(parent_pid)
     if quiet:
         import warnings
 
@@ -201,14 +204,6 @@ def _pickles(obj) -> bool:
         return True
     except Exception:  # noqa: BLE001
         return False
-
-
-def _watch_parent(parent_pid: int) -> None:
-    import time
-
-    while os.getppid() == parent_pid:
-        time.sleep(_WATCH_S)
-    os._exit(1)  # the refresh is gone (SIGKILL): nobody waits for our answer
 
 
 def _release_memory() -> None:
