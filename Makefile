@@ -72,8 +72,11 @@ bi-analyst: bi-setup
 bi-stop:
 	@if [ -x $(BI_VENV)/bin/python ]; then $(BI_VENV)/bin/python bi/admin.py stop; else echo "Superset läuft nicht."; fi
 
+# One pytest worker per core (pytest-xdist); a test file stays on one worker, so its module
+# fixtures (a shared refresh, a Superset) are built once. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= auto
 test: manifest browser bi-setup
-	$(BIN)/pytest -q --durations=15
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 bench: manifest
 	$(BIN)/python tests/bench.py
