@@ -5,8 +5,7 @@ disposes both for every statement it runs: about six times per event (the event,
 the index shard, two schema probes), ~1 ms each. A refresh writes 400-600 events, so this alone
 cost 2-3 s of every refresh (issue 20). This subclass keeps one engine with a small pool per
 shard, remembers the schema probes that have answered yes and does not sync the disk at every
-commit (below). Files, tables and transactions
-are the ones Dagster writes: a history written by either class is read by the other, and
+commit (below). Files, tables and transactions are the ones Dagster writes: a history written by either class is read by the other, and
 `storage: sqlite` in dagster.yaml can be put back at any time.
 
 Other processes (dagster dev, the daemon) open the same files; SQLite's file locks are per
@@ -21,8 +20,8 @@ from contextlib import contextmanager
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._core.storage.sql import create_engine
-from sqlalchemy import event
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
+from sqlalchemy import event
 
 
 def _no_fsync_per_commit(dbapi_connection, _record) -> None:

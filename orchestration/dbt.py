@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from orchestration.files import write_atomic
 from orchestration.settings import DBT_PROJECT_DIR, Settings, get_settings, quiet_telemetry
 
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
@@ -120,11 +121,8 @@ def keep_partial_parse(settings: Settings, target_path: Path) -> None:
     if not saved.exists():
         return
     cache = partial_parse_cache(settings)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(cache.name + ".tmp")
-    shutil.copyfile(saved, tmp)
-    os.replace(tmp, cache)
-    _saved_for(cache).write_text(str(settings.internal_db), encoding="utf-8")
+    write_atomic(cache, saved.read_bytes())
+    write_atomic(_saved_for(cache), str(settings.internal_db))
 
 
 # --- what a refresh builds -------------------------------------------------------------------

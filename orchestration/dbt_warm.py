@@ -27,6 +27,7 @@ import sys
 
 ENV_SOCKET = "IMON_DBT_WARM_SOCKET"
 _EXIT_MARK = b"\0imon-dbt-exit "
+_server = None  # the server process this refresh started (start/stop)
 
 
 # --- the refresh's side ----------------------------------------------------------------------
@@ -52,9 +53,6 @@ def start(state_dir) -> str | None:
                                close_fds=True)
     os.environ[ENV_SOCKET] = str(path)
     return str(path)
-
-
-_server = None
 
 
 def stop() -> None:

@@ -60,6 +60,7 @@ import duckdb
 import jinja2
 from markupsafe import Markup
 
+from orchestration.files import write_atomic
 from orchestration.settings import DISTRICT_CODE, TARGETS_FILE
 from sources import catalogue
 
@@ -627,9 +628,7 @@ class Site:
         self.manifest[rel] = {"inputs": digest, "sha256": _file_sha(dest)}
 
     def write_manifest(self, out_dir: Path) -> None:
-        tmp = out_dir / (MANIFEST_FILE + ".tmp")
-        tmp.write_text(json.dumps({"files": self.manifest}, sort_keys=True, indent=0), encoding="utf-8")
-        os.replace(tmp, out_dir / MANIFEST_FILE)
+        write_atomic(out_dir / MANIFEST_FILE, json.dumps({"files": self.manifest}, sort_keys=True, indent=0))
 
 
 def _row_notes(rows) -> list[str]:
