@@ -4,7 +4,7 @@ import gc
 
 import dagster as dg
 
-from orchestration.defs.assets import ingest_assets, monitoring_models, postgres_serving, published_warehouse, report
+from orchestration.defs.assets import ingest_assets, monitoring_models, publish_set
 from orchestration.defs.checks import delivery_freshness, mart_checks
 from orchestration.defs.jobs import inbox_sensor, nightly_refresh, refresh_job
 from orchestration.defs.loggers import imon_logger
@@ -12,7 +12,7 @@ from orchestration.defs.notifications import notify_on_failure, notify_on_succes
 from orchestration.defs.resources import RefreshRun, make_dbt_resource
 
 defs = dg.Definitions(
-    assets=[*ingest_assets, monitoring_models, published_warehouse, postgres_serving, report],
+    assets=[*ingest_assets, monitoring_models, publish_set],
     asset_checks=[*mart_checks, delivery_freshness],
     jobs=[refresh_job],
     schedules=[nightly_refresh],

@@ -130,7 +130,55 @@ def mart_tables(con: duckdb.DuckDBPyConnection, schema: str = MARTS_SCHEMA) -> l
     ]
 
 
-def publish(
+def publish(internal_db: Path, published_db: Path, *, started_at: datetime, **stage_args) -> dict:
+    """Stage and commit at once (for callers that publish nothing else beside the DuckDB file)."""
+    staged = stage_publish(internal_db, published_db, **stage_args)
+    if isinstance(staged, dict):
+        return staged
+    return staged.commit((datetime.now() - started_at).total_seconds())
+
+
+@dataclass
+class StagedPublish:
+    """A complete next published set in a temp file beside the published one, not yet visible:
+    its refresh_log row has no duration yet. `commit(duration_s)` records the duration, then
+    replaces the published file in one atomic rename; `discard()` removes it. Between the two,
+    the file may be read (read-only) to build what goes out with it (PostgreSQL, the report), so
+    that the duration a refresh records covers them too (issue 20)."""
+
+    path: Path
+    published_db: Path
+    refresh_id: str
+    info: dict
+
+    def commit(self, duration_s: float) -> dict:
+        try:
+            con = duckdb.connect(str(self.path))
+            try:
+                con.execute("UPDATE refresh_log SET duration_s = ? WHERE refresh_id = ?",
+                            [duration_s, self.refresh_id])
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            with open(self.path, "rb") as f:
+                os.fsync(f.fileno())
+            pause_point("publish")
+            os.replace(self.path, self.published_db)
+        except BaseException:
+            self.discard()
+            raise
+        dir_fd = os.open(self.published_db.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        return self.info
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def stage_publish(
     internal_db: Path,
     published_db: Path,
     *,
@@ -140,8 +188,9 @@ def publish(
     fingerprint: str,
     acceptances: list[dict],
     checks: dict[str, str],
-    started_at: datetime,
-) -> dict:
+) -> StagedPublish | dict:
+    """The next published set as a StagedPublish, or (an incremental refresh built from exactly the
+    published file versions) the published set's info with "unchanged": True."""
     published_db.parent.mkdir(parents=True, exist_ok=True)
     for stale in published_db.parent.glob(f".{published_db.name}.tmp-*"):
         stale.unlink()  # left by a publish that was killed
@@ -247,7 +296,7 @@ def publish(
                 json.dumps(files, ensure_ascii=False), json.dumps(acceptances, ensure_ascii=False),
                 sum(v == "passed" for v in checks.values()), sum(v == "warned" for v in checks.values()),
                 json.dumps(checks, ensure_ascii=False), n_rows,
-                (datetime.now() - started_at).total_seconds(),
+                None,  # duration_s: at the commit
                 by_rule.get(False, 0), by_rule.get(True, 0), audit.summary(),
             ],
         )
@@ -257,13 +306,5 @@ def publish(
         tmp.unlink(missing_ok=True)
         raise
     con.close()
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    pause_point("publish")
-    os.replace(tmp, published_db)
-    dir_fd = os.open(published_db.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return {"tables": tables, "indicator_rows": n_rows, "path": str(published_db)}
+    return StagedPublish(tmp, published_db, refresh_id,
+                         {"tables": tables, "indicator_rows": n_rows, "path": str(published_db)})

@@ -930,13 +930,41 @@ def arrange(inds: list[Indicator]) -> tuple[list[tuple[catalogue.Field, list[Ind
 
 def write_report(db_path: Path, out_dir: Path, targets_file: Path = TARGETS_FILE,
                  now: datetime | None = None) -> Path:
-    """Build the report from a published DuckDB file into out_dir; returns out_dir/index.html.
+    """Build the report from a published DuckDB file into out_dir; returns out_dir/index.html."""
+    return prepare_report(db_path, out_dir, targets_file, now).swap_in()
+
+
+@dataclass
+class PreparedReport:
+    """Rendered pages in a staging folder beside out_dir, not yet visible (see prepare_report)."""
+
+    staging: Path
+    out_dir: Path
+    site: Site
+
+    def swap_in(self) -> Path:
+        try:
+            # A file moved in while the manifest still describes its predecessor does not match the
+            # hash recorded for it, so a refresh killed in between renders it anew next time.
+            _swap_in(self.staging, self.out_dir, self.site.kept)
+            self.site.write_manifest(self.out_dir)
+        finally:
+            self.discard()
+        return self.out_dir / "index.html"
+
+    def discard(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def prepare_report(db_path: Path, out_dir: Path, targets_file: Path = TARGETS_FILE,
+                   now: datetime | None = None) -> PreparedReport:
+    """Render the report of a published DuckDB file (also one staged but not yet published) into a
+    staging folder beside out_dir; `swap_in()` then moves it into out_dir.
 
     Only the pages and downloads whose inputs changed are made (`Site`); the others are kept as
-    they are. New files are built in a staging folder beside the target and then moved in file by
-    file, so a reader never sees a half-written page; files of an earlier report that are no
-    longer produced (an indicator dropped from the catalogue) are removed. The manifest goes last.
-    Other files in out_dir are left alone."""
+    they are. New files are moved in file by file, so a reader never sees a half-written page;
+    files of an earlier report that are no longer produced (an indicator dropped from the
+    catalogue) are removed. The manifest goes last. Other files in out_dir are left alone."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     con = _open(Path(db_path), Path(targets_file))
@@ -961,13 +989,10 @@ def write_report(db_path: Path, out_dir: Path, targets_file: Path = TARGETS_FILE
                 render_indicator(site, ind, fld)
             render_field(site, fld, f_inds, regions)
         render_index(site, fields, len(regions), pending)
-        # A file moved in while the manifest still describes its predecessor does not match the
-        # hash recorded for it, so a refresh killed in between renders it anew next time.
-        _swap_in(staging, out_dir, site.kept)
-        site.write_manifest(out_dir)
-    finally:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
-    return out_dir / "index.html"
+        raise
+    return PreparedReport(staging, out_dir, site)
 
 
 def _swap_in(staging: Path, out_dir: Path, kept: set[str]) -> None:

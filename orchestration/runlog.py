@@ -18,9 +18,7 @@ from orchestration.settings import Settings
 STAGES = (
     ("raw__", "Eingang/Prüfung: neue Dateien prüfen und laden"),
     ("monitoring_models", "dbt: Indikatoren berechnen und testen"),
-    ("published_warehouse", "Veröffentlichung: neuen Indikatorensatz veröffentlichen"),
-    ("postgres_serving", "Veröffentlichung in PostgreSQL"),
-    ("report", "Bericht: HTML-Bericht und Dokumentation erzeugen"),
+    ("publish", "Veröffentlichung: Indikatorensatz, HTML-Bericht und Dokumentation"),
 )
 # Steps whose own log lines (German, from orchestration/ingest.py) are shown under their stage.
 _SHOWN_STEP_MESSAGES = ("raw__",)
@@ -58,10 +56,8 @@ class ProgressHandler(logging.Handler):
                 return
             for prefix, text in STAGES:
                 if step.startswith(prefix) and prefix not in self.seen:
-                    if prefix == "postgres_serving" and not self.postgres:
-                        return
                     self.seen.add(prefix)
-                    self._print(text)
+                    self._print(text + (", PostgreSQL" if prefix == "publish" and self.postgres else ""))
             return
         if step.startswith(_SHOWN_STEP_MESSAGES) and record.levelno >= logging.INFO:
             msg = _short(meta.get("orig_message") or record.getMessage())

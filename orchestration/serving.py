@@ -30,6 +30,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,7 @@ def forget_postgres_published(state_dir: Path) -> None:
 # --------------------------------------------------------------------------- helpers
 
 
-def _ident(name: str) -> str:
+def quote_ident(name: str) -> str:
     """Quote an SQL identifier (no connection needed, so serve_setup_sql stays pure)."""
     return '"' + name.replace('"', '""') + '"'
 
@@ -193,7 +194,7 @@ def _duck_select(con: Any, table: str) -> str:
     ).fetchall()
     out = []
     for name, dtype in cols:
-        q = _ident(name)
+        q = quote_ident(name)
         t = dtype.upper()
         if any(k in t for k in ("STRUCT(", "MAP(", "UNION(")):
             out.append(f"CAST(to_json({q}) AS VARCHAR) AS {q}")
@@ -203,7 +204,7 @@ def _duck_select(con: Any, table: str) -> str:
             out.append(f"CAST({q} AS VARCHAR) AS {q}")
         else:
             out.append(q)
-    return f"SELECT {', '.join(out)} FROM main.{_ident(table)}"
+    return f"SELECT {', '.join(out)} FROM main.{quote_ident(table)}"
 
 
 def _duck_tables(con: Any) -> list[str]:
@@ -224,7 +225,7 @@ def _cleanup_leftovers(pg: Any) -> list[str]:
     dropped = []
     for (name,) in rows:
         try:
-            pg.execute(f"DROP SCHEMA IF EXISTS {_ident(name)} CASCADE")  # session lock_timeout applies
+            pg.execute(f"DROP SCHEMA IF EXISTS {quote_ident(name)} CASCADE")  # session lock_timeout applies
             dropped.append(name)
         except Exception as exc:  # e.g. the killed publisher's backend still winding down
             log.warning("Altes Staging-Schema %s konnte noch nicht entfernt werden: %s", name, exc)
@@ -317,7 +318,7 @@ def serve_setup_sql(reader_role: str = DEFAULT_READER_ROLE, schema: str = DEFAUL
     catalogue (names of all schemas, tables, columns, views' definitions, estimated row
     counts), as in every PostgreSQL database.
     """
-    role, lit_role, sch = _ident(reader_role), _literal(reader_role), _ident(schema)
+    role, lit_role, sch = quote_ident(reader_role), _literal(reader_role), quote_ident(schema)
     return f"""\
 -- Integrationsmonitor: read-only role for BI tools.
 -- It may read the marts in schema {schema} and nothing else. Idempotent.
@@ -417,6 +418,7 @@ def publish_to_postgres(
     keys: dict[str, list[str]] | None = None,
     reader_role: str | None = DEFAULT_READER_ROLE,
     lock_wait_s: float = 30.0,
+    before_swap: Callable[[Any, str], None] | None = None,
 ) -> dict[str, Any]:
     """Publish the marts of the published DuckDB file to `schema` in one atomic swap.
 
@@ -425,6 +427,8 @@ def publish_to_postgres(
     reader_role: granted USAGE + SELECT on the new schema inside the swap; skipped with a
         warning if the role does not exist (run `serve_setup` once), None = no grants.
     lock_wait_s: how long the swap (and waiting for another publisher) may wait for locks.
+    before_swap: called with (connection, staging schema) after the load, before the swap (the
+        refresh fills in its duration there, orchestration/defs/assets.py); raising aborts.
 
     Returns {table: row_count, ..., "seconds": elapsed}. Raises PostgresPublishError on
     any failure, with the previously published set left in place.
@@ -456,7 +460,7 @@ def publish_to_postgres(
                 f"Eine andere Postgres-Veröffentlichung läuft noch ({where}); nichts geändert."
             ) from exc
         _cleanup_leftovers(pg)
-        pg.execute(f"CREATE SCHEMA {_ident(staging)}")
+        pg.execute(f"CREATE SCHEMA {quote_ident(staging)}")
 
         # -- load: DuckDB (read-only) -> Arrow batches -> ADBC binary COPY into staging
         with duckdb.connect(str(published_db), read_only=True) as duck:
@@ -480,11 +484,11 @@ def publish_to_postgres(
         # -- keys, statistics, provenance (still invisible to readers)
         for table in wanted:
             if table in keys:
-                cols = ", ".join(_ident(c) for c in keys[table])
+                cols = ", ".join(quote_ident(c) for c in keys[table])
                 try:
                     pg.execute(
-                        f"ALTER TABLE {_ident(staging)}.{_ident(table)} "
-                        f"ADD CONSTRAINT {_ident(table + '_pkey')} PRIMARY KEY ({cols})"
+                        f"ALTER TABLE {quote_ident(staging)}.{quote_ident(table)} "
+                        f"ADD CONSTRAINT {quote_ident(table + '_pkey')} PRIMARY KEY ({cols})"
                     )
                 except psycopg.Error as exc:
                     raise PostgresPublishError(
@@ -493,12 +497,12 @@ def publish_to_postgres(
                     ) from exc
             if counts[table] < 0:  # driver could not tell
                 counts[table] = pg.execute(
-                    f"SELECT count(*) FROM {_ident(staging)}.{_ident(table)}"
+                    f"SELECT count(*) FROM {quote_ident(staging)}.{quote_ident(table)}"
                 ).fetchone()[0]
         t_keys = time.perf_counter()
-        pg.execute(f"ANALYZE {', '.join(f'{_ident(staging)}.{_ident(t)}' for t in wanted)}")
+        pg.execute(f"ANALYZE {', '.join(f'{quote_ident(staging)}.{quote_ident(t)}' for t in wanted)}")
         pg.execute(
-            f"COMMENT ON SCHEMA {_ident(staging)} IS "
+            f"COMMENT ON SCHEMA {quote_ident(staging)} IS "
             + _literal(
                 f"Integrationsmonitor: veröffentlichte Marts aus {published_db.name}, "
                 f"{time.strftime('%Y-%m-%d %H:%M:%S %z')}"
@@ -515,6 +519,8 @@ def publish_to_postgres(
                     "(einmalig serve_setup ausführen).", reader_role, where
                 )
 
+        if before_swap is not None:
+            before_swap(pg, staging)
         # -- the swap: one transaction, readers see the old or the new set
         with pg.transaction():
             if not _lock_live_tables(pg, schema, lock_wait_s):
@@ -527,15 +533,15 @@ def publish_to_postgres(
                 "SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema]
             ).fetchone()
             if live_exists:
-                pg.execute(f"ALTER SCHEMA {_ident(schema)} RENAME TO {_ident(old)}")
-            pg.execute(f"ALTER SCHEMA {_ident(staging)} RENAME TO {_ident(schema)}")
+                pg.execute(f"ALTER SCHEMA {quote_ident(schema)} RENAME TO {quote_ident(old)}")
+            pg.execute(f"ALTER SCHEMA {quote_ident(staging)} RENAME TO {quote_ident(schema)}")
             if grant_to:
-                pg.execute(f"GRANT USAGE ON SCHEMA {_ident(schema)} TO {_ident(grant_to)}")
+                pg.execute(f"GRANT USAGE ON SCHEMA {quote_ident(schema)} TO {quote_ident(grant_to)}")
                 pg.execute(
-                    f"GRANT SELECT ON ALL TABLES IN SCHEMA {_ident(schema)} TO {_ident(grant_to)}"
+                    f"GRANT SELECT ON ALL TABLES IN SCHEMA {quote_ident(schema)} TO {quote_ident(grant_to)}"
                 )
             if live_exists:
-                pg.execute(f"DROP SCHEMA {_ident(old)} CASCADE")
+                pg.execute(f"DROP SCHEMA {quote_ident(old)} CASCADE")
         staging = ""  # it is the live schema now
         t_swap = time.perf_counter()
     except PostgresPublishError:
@@ -550,7 +556,7 @@ def publish_to_postgres(
         if pg is not None:
             if staging:
                 try:  # best effort; otherwise the next publish removes it
-                    pg.execute(f"DROP SCHEMA IF EXISTS {_ident(staging)} CASCADE")
+                    pg.execute(f"DROP SCHEMA IF EXISTS {quote_ident(staging)} CASCADE")
                 except Exception as exc:
                     log.warning("Staging-Schema %s bleibt bis zur nächsten Veröffentlichung: %s", staging, exc)
             pg.close()  # also releases the advisory lock

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import uuid
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def pg_database():
         admin.close()
 
 
-def test_refresh_publishes_to_postgres_and_reader_sees_marts_only(clone_state, pg_database):
+def test_refresh_publishes_to_postgres_and_reader_sees_marts_only(clone_state, pg_database, next_month_files):
     import psycopg
     from psycopg.conninfo import make_conninfo
 
@@ -80,15 +81,22 @@ def test_refresh_publishes_to_postgres_and_reader_sees_marts_only(clone_state, p
     imon("serve-setup", "--dsn", dsn, "--role", role, env=env, check_rc=0)
     env["IMON_POSTGRES_DSN"] = dsn
     env["IMON_POSTGRES_READER_ROLE"] = role
-    # No new file: the refresh publishes the current set to the newly set PostgreSQL (every
-    # target catches up, warehouse.md) with the same postgres_serving step as after a new month,
-    # without a dbt rebuild of the whole history (--full) that adds nothing to this test.
+    # A new month: a new set goes to DuckDB and to the newly set PostgreSQL in the same run (the
+    # current set would go there too without a new file: every target catches up, warehouse.md).
+    src = next_month_files["jobcenter"]
+    (landing / "jobcenter").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, landing / "jobcenter" / src.name)
     proc = imon("refresh", env=env, check_rc=0)
-    assert "Nichts Neues" not in proc.stdout, proc.stdout[-2000:]
+    assert "VERÖFFENTLICHT: neuer Indikatorensatz" in proc.stdout, proc.stdout[-2000:]
 
     duck = duckdb.connect(str(data / "published" / "monitoring.duckdb"), read_only=True)
     reader = psycopg.connect(make_conninfo(dsn, user=role), autocommit=True)
     reader.execute("SET search_path TO monitoring")
+    # PostgreSQL loaded the set before the DuckDB commit and swapped after it, with the duration
+    # the commit recorded (the whole run, issue 20): the same history in both.
+    history = "SELECT refresh_id, mode, duration_s FROM refresh_log ORDER BY published_at"
+    assert reader.execute(history).fetchall() == duck.execute(history).fetchall()
+    assert duck.execute("SELECT count(*) FROM refresh_log WHERE duration_s IS NULL").fetchone()[0] == 0
     for name, sql in example_queries().items():
         pg_rows = reader.execute(sql).fetchall()
         duck_rows = duck.execute(sql).fetchall()

@@ -247,6 +247,11 @@ def test_one_duration_for_a_run_and_initial_mode(refreshed):
     (published_at,), = published(data, "SELECT published_at FROM refresh_log")
     since_run_start = (published_at - datetime.fromtimestamp(run_start)).total_seconds()
     assert duration > since_run_start + 1.0, (duration, since_run_start)
+    # ... and it ends with the whole run (issue 20): the report and the dbt docs (on a first load
+    # seconds of `dbt docs generate`) are built before the commit that records it. Left out
+    # are only the moves of the report's files, the end of the Dagster run and the exit.
+    wall = float((refreshed / "first-refresh.seconds").read_text())
+    assert wall - 2.0 < duration <= wall, (duration, wall)
 
 
 def test_a_warning_many_files_share_is_one_line(refreshed):

@@ -2,14 +2,15 @@
 
 inbox --(gate)--> raw.<file_type> (one asset per file type, grouped by provider)
       --> dbt models (staging, intermediate, marts; incremental by changed period)
-      --> published_warehouse (atomic swap of the published DuckDB file)
-      --> postgres_serving (optional) and the report.
+      --> published_warehouse (atomic swap of the published DuckDB file), with
+          postgres_serving (optional) and the report built in the same step (`publish`).
 """
 
 
 import contextlib
 import os
 import sys
+import threading
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +24,7 @@ from orchestration import warehouse as wh
 from orchestration.dbt import build_selection, keep_partial_parse, restore_partial_parse
 from orchestration.ingest import ingest_file_type, read_acceptances
 from orchestration.defs.resources import RefreshRun, dbt_project
-from orchestration.publish import publish, read_published_state
+from orchestration.publish import StagedPublish, read_published_state, stage_publish
 from orchestration.runlock import dbt_pid_file
 from orchestration.runlog import run_log_path
 from orchestration.settings import get_settings, pause_point
@@ -235,31 +236,61 @@ def refresh_mode(first: bool, full: bool, rebuilt: bool) -> str:
     return "rebuild" if rebuilt else "incremental"
 
 
-@dg.asset(
-    deps=MART_KEYS,
-    group_name="publish",
-    kinds={"duckdb"},
-    description="The published warehouse `$IMON_DATA_DIR/published/monitoring.duckdb`: the marts "
-    "(aggregates only) plus refresh_log/refresh_files, replaced in one atomic step.",
+PUBLISHED = dg.AssetKey("published_warehouse")
+POSTGRES = dg.AssetKey("postgres_serving")
+REPORT = dg.AssetKey("report")
+
+
+@dg.multi_asset(
+    name="publish",
+    specs=[
+        dg.AssetSpec(PUBLISHED, deps=MART_KEYS, group_name="publish", kinds={"duckdb"},
+                     description="The published warehouse `$IMON_DATA_DIR/published/monitoring.duckdb`: the marts "
+                     "(aggregates only) plus refresh_log/refresh_files, replaced in one atomic step."),
+        dg.AssetSpec(POSTGRES, deps=[PUBLISHED], group_name="publish", kinds={"postgres"}, skippable=True,
+                     description="The published marts in PostgreSQL schema `monitoring` (only when IMON_POSTGRES_DSN "
+                     "is set), swapped in one transaction right after the DuckDB file. Always the current "
+                     "published set, also when the DuckDB publish was skipped as identical: a refresh after a "
+                     "failed PostgreSQL publish catches up."),
+        dg.AssetSpec(REPORT, deps=[PUBLISHED], group_name="publish", kinds={"html"},
+                     description="The static HTML report (reports/index.html) and the dbt docs "
+                     "(reports/dbt-docs/index.html), both opening from disk without network."),
+    ],
 )
-def published_warehouse(context: dg.AssetExecutionContext, refresh: RefreshRun) -> dg.MaterializeResult:
+def publish_set(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh: RefreshRun):
+    """The published set and what goes out with it, in one step (issue 20): the next set is staged
+    (orchestration/publish.py), PostgreSQL loads from it on a second thread while the report renders
+    from it, and only then is it committed, with the duration of the whole refresh in refresh_log
+    (the one the console and `imon status` show). PostgreSQL swaps and the report moves in right
+    after the commit, never before it. A failing report or PostgreSQL does not hold back the
+    DuckDB set (as before: the set is published, the run fails and says why; PostgreSQL catches up
+    with the next refresh)."""
+    import time
+
+    from orchestration import serving
+    from orchestration.report import prepare_report
+
     settings = get_settings()
     con = wh.connect(settings.internal_db, read_only=True)
     try:
         versions = wh.current_versions(con)
+        code = projectcode.code_fingerprint()
+        rebuilt = projectcode.recorded(con) != code
     finally:
         con.close()
     in_set = {(v.file_name, v.sha256) for v in versions}
     acceptances = [a for a in read_acceptances(settings) if (a["file_name"], a["sha256"]) in in_set]
-    started = datetime.fromtimestamp(refresh.started_at or context.instance.get_run_stats(context.run.run_id).start_time
-                                     or datetime.now().timestamp())
-    code = projectcode.code_fingerprint()
-    con = wh.connect(settings.internal_db, read_only=True)
-    try:
-        rebuilt = projectcode.recorded(con) != code
-    finally:
-        con.close()
-    info = publish(
+    started_at = refresh.started_at or context.instance.get_run_stats(context.run.run_id).start_time or time.time()
+    clock = time.perf_counter()
+    seconds: dict[str, float] = {}  # where the step's time went (bench: publish, postgres, report)
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[name] = round(seconds.get(name, 0.0) + now - clock, 3)
+        clock = now
+
+    staged = stage_publish(
         settings.internal_db,
         settings.published_db,
         refresh_id=context.run.run_id,
@@ -268,64 +299,121 @@ def published_warehouse(context: dg.AssetExecutionContext, refresh: RefreshRun) 
         fingerprint=wh.fingerprint(versions),
         acceptances=acceptances,
         checks=_check_summary(context),
-        started_at=started,
     )
-    # The models now in the warehouse are built from this code, and a begun key change is done.
-    con = wh.connect(settings.internal_db)
-    try:
-        projectcode.record(con, code)
-        if settings.pseudonym_key:
-            keycheck.finish(con, settings.pseudonym_key)
-    finally:
-        con.close()
-    context.log.info(f"published {info['indicator_rows']} indicator rows to {info['path']}")
-    return dg.MaterializeResult(
-        metadata={"path": info["path"], "tables": info["tables"], "indicator_rows": info["indicator_rows"],
-                  "files": len(versions)}
-    )
-
-
-@dg.asset(
-    deps=[published_warehouse],
-    group_name="publish",
-    kinds={"postgres"},
-    output_required=False,
-    description="The published marts in PostgreSQL schema `monitoring` (only when IMON_POSTGRES_DSN is set), "
-    "swapped in one transaction. Always the current published set, also when the DuckDB publish was "
-    "skipped as identical: a refresh after a failed PostgreSQL publish catches up.",
-)
-def postgres_serving(context: dg.AssetExecutionContext):
-    settings = get_settings()
-    if not settings.postgres_dsn:
+    new_set = isinstance(staged, StagedPublish)
+    source = staged.path if new_set else settings.published_db
+    pg = None
+    if settings.postgres_dsn:
+        serving.forget_postgres_published(settings.state_dir)  # a failure below leaves it marked as behind
+        pg = _PostgresPublish(source, settings, staged.refresh_id if new_set else None)
+        pg.start()
+    else:
         context.log.info("IMON_POSTGRES_DSN not set: no PostgreSQL publish")
-        return
-    from orchestration import serving
+    lap("publish")
+    errors: list[BaseException] = []
+    prepared = docs = None
+    try:
+        try:
+            # the docs first: the report links them where they exist, so also after the very first run
+            with _dbt_echo(refresh, settings, context.run.run_id) as out, contextlib.redirect_stdout(out):
+                docs = build_dbt_docs(dbt, settings.reports_dir / "dbt-docs")
+            prepared = prepare_report(source, settings.reports_dir)
+        except Exception as exc:  # the data set still goes out; the run fails below
+            errors.append(exc)
+        lap("report")
+        if pg is not None:
+            pg.loaded.wait()  # its reading of the staged file is done
+            lap("postgres")
+        if new_set:
+            duration = time.time() - started_at
+            info = staged.commit(duration)
+            # The models now in the warehouse are built from this code, and a begun key change is done.
+            con = wh.connect(settings.internal_db)
+            try:
+                projectcode.record(con, code)
+                if settings.pseudonym_key:
+                    keycheck.finish(con, settings.pseudonym_key)
+            finally:
+                con.close()
+        else:
+            info, duration = staged, None
+        lap("publish")
+        if pg is not None:
+            pg.release(committed=True, duration=duration)
+    except BaseException:
+        if new_set:
+            staged.discard()  # unless committed: then it is gone already
+        if prepared is not None:
+            prepared.discard()
+        raise
+    finally:
+        if pg is not None:
+            pg.release(committed=False)  # no-op after the release above; else PostgreSQL stays as it was
+            pg.join()
+            lap("postgres")
+    index = prepared.swap_in() if prepared is not None else None
+    lap("report")
+    context.log.info(f"published {info['indicator_rows']} indicator rows to {info['path']}")
+    yield dg.MaterializeResult(
+        asset_key=PUBLISHED,
+        metadata={"path": info["path"], "tables": info["tables"], "indicator_rows": info["indicator_rows"],
+                  "files": len(versions), "step_seconds": seconds})
+    if pg is not None and pg.error is None:
+        serving.record_postgres_published(settings.state_dir, settings.postgres_dsn,
+                                          read_published_state(settings.published_db).refresh_id)
+        yield dg.MaterializeResult(asset_key=POSTGRES,
+                                   metadata={k: v for k, v in pg.info.items() if isinstance(v, (int, float))})
+    if index is not None:
+        context.log.info(f"report: {index}; dbt docs: {docs}")
+        yield dg.MaterializeResult(asset_key=REPORT, metadata={"report": str(index), "dbt_docs": str(docs)})
+    if pg is not None and pg.error is not None:
+        errors.insert(0, pg.error)
+    if errors:
+        raise errors[0]
 
-    published = read_published_state(settings.published_db).refresh_id
-    serving.forget_postgres_published(settings.state_dir)  # a failure below leaves it marked as behind
-    info = serving.publish_to_postgres(settings.published_db, settings.postgres_dsn,
-                                       reader_role=settings.postgres_reader_role)
-    serving.record_postgres_published(settings.state_dir, settings.postgres_dsn, published)
-    yield dg.Output(None, metadata={k: v for k, v in info.items() if isinstance(v, (int, float))})
 
+class _PostgresPublish(threading.Thread):
+    """serving.publish_to_postgres from the staged set on a second thread (the load is PostgreSQL's
+    and the drivers' work, the report's rendering Python's): it loads, says `loaded`, and swaps
+    only after the DuckDB commit (`release(committed=True)`), with the duration filled in."""
 
-@dg.asset(
-    deps=[published_warehouse],
-    group_name="publish",
-    kinds={"html"},
-    description="The static HTML report (reports/index.html) and the dbt docs (reports/dbt-docs/index.html), "
-    "both opening from disk without network.",
-)
-def report(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh: RefreshRun) -> dg.MaterializeResult:
-    from orchestration.report import build_report
+    def __init__(self, source: Path, settings, refresh_id: str | None):
+        super().__init__(name="postgres-publish", daemon=True)
+        self.source, self.settings, self.refresh_id = source, settings, refresh_id
+        self.loaded = threading.Event()
+        self._go = threading.Event()
+        self.duration: float | None = None
+        self.committed = False
+        self.info: dict = {}
+        self.error: BaseException | None = None
 
-    settings = get_settings()
-    # the docs first: the report links them where they exist, so also after the very first run
-    with _dbt_echo(refresh, settings, context.run.run_id) as out, contextlib.redirect_stdout(out):
-        docs = build_dbt_docs(dbt, settings.reports_dir / "dbt-docs")
-    index = build_report(settings)
-    context.log.info(f"report: {index}; dbt docs: {docs}")
-    return dg.MaterializeResult(metadata={"report": str(index), "dbt_docs": str(docs)})
+    def run(self) -> None:
+        from orchestration import serving
+
+        try:
+            self.info = serving.publish_to_postgres(self.source, self.settings.postgres_dsn,
+                                                    reader_role=self.settings.postgres_reader_role,
+                                                    before_swap=self._before_swap)
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self.loaded.set()
+
+    def release(self, committed: bool, duration: float | None = None) -> None:
+        if not self._go.is_set():
+            self.committed, self.duration = committed, duration
+            self._go.set()
+
+    def _before_swap(self, pg, staging: str) -> None:
+        from orchestration.serving import quote_ident
+
+        self.loaded.set()
+        self._go.wait()
+        if not self.committed:
+            raise RuntimeError("DuckDB-Veröffentlichung nicht abgeschlossen: PostgreSQL bleibt unverändert")
+        if self.refresh_id is not None:  # the duration the DuckDB set recorded at its commit
+            pg.execute(f"UPDATE {quote_ident(staging)}.refresh_log SET duration_s = %s WHERE refresh_id = %s",
+                       [self.duration, self.refresh_id])
 
 
 def build_dbt_docs(dbt: DbtCliResource, dest_dir) -> str:
