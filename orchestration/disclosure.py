@@ -80,14 +80,35 @@ class AuditResult:
 
 def read_cells(con: duckdb.DuckDBPyConnection, table: str = "indicator_values") -> pd.DataFrame:
     """What an outsider sees of the set: key, numerator, denominator, is_suppressed."""
-    return con.execute(
-        f"SELECT indicator_id, period, region_code, group_code, numerator::DOUBLE AS numerator, "
-        f"denominator::DOUBLE AS denominator, is_suppressed FROM {table}").df()
+    return con.execute(f"SELECT {CELL_COLUMNS} FROM {table}").df()
+
+
+CELL_COLUMNS = ("indicator_id, period, region_code, group_code, numerator::DOUBLE AS numerator, "
+                "denominator::DOUBLE AS denominator, is_suppressed")
+# The last audit of this process: (digest of the cells, every_set, partitions) -> result. A refresh
+# audits its set twice, as the blocking check on the working copy and at the publish on the copy
+# that goes out (refresh_log states that audit); the copy holds the same cells, so the second one
+# takes the first's result when the digests agree (-0.6 s a month at district scale, issue 20).
+_last_audit: tuple[tuple, AuditResult] | None = None
+
+
+def cells_digest(con: duckdb.DuckDBPyConnection, table: str = "indicator_values") -> tuple:
+    """Row count and two differently seeded order-free sums of the row hashes of what read_cells
+    reads: equal for the same cells in any row order (one changed figure, key or flag changes it)."""
+    cols = CELL_COLUMNS.replace(" AS numerator", "").replace(" AS denominator", "")
+    return con.execute(f"SELECT count(*), sum(hash({cols})::HUGEINT), sum(hash('imon', {cols})::HUGEINT) "
+                       f"FROM {table}").fetchone()
 
 
 def audit_table(con: duckdb.DuckDBPyConnection, table: str = "indicator_values", *,
                 every_set: bool = False) -> AuditResult:
-    return audit(read_cells(con, table), every_set=every_set)
+    global _last_audit
+    key = (cells_digest(con, table), every_set, None if every_set else repr(catalogue_partitions()))
+    if _last_audit is not None and _last_audit[0] == key:
+        return _last_audit[1]
+    result = audit(read_cells(con, table), every_set=every_set)
+    _last_audit = (key, result)
+    return result
 
 
 def catalogue_partitions() -> dict[str, list[tuple[str, ...]]]:

@@ -32,6 +32,7 @@ IGNORED_PREFIXES = (".", "~$")
 # for memory (measured on district-scale abh_bestand, 8.7 MB a month: 12 files per batch
 # peaked at 1.8 GiB, 6 files at 1.2 GiB, ~5 % slower).
 INGEST_BATCH_BYTES = 48 * 1024 * 1024
+SMALL_BATCH_BYTES = 8 * 1024 * 1024  # below: no full garbage collection after the batch
 PARSE_THREADS = max(2, min(4, os.cpu_count() or 2))
 
 
@@ -383,6 +384,7 @@ def ingest_file_type(contract: Contract, settings: Settings, full: bool, log=pri
         # In batches of files (in period order): a first load of 84 months must not hold all
         # of them in memory at once. Each batch is gated against what is loaded so far.
         for batch in _batches(todo, lambda f: (signature(f.path) or _GONE).size):
+            batch_bytes = sum((signature(f.path) or _GONE).size for f in batch)
             t0 = time.perf_counter()
             parsed = []
             for p in parse_many([(f.path, f.period) for f in batch], contract):
@@ -409,7 +411,7 @@ def ingest_file_type(contract: Contract, settings: Settings, full: bool, log=pri
             _load_or_quarantine(parsed, findings, contract, settings, con, accepted_entries, stamp, out, log,
                                 current)
             del parsed, findings
-            _release_memory()
+            _release_memory(collect=batch_bytes >= SMALL_BATCH_BYTES)
             out.seconds["load"] = out.seconds.get("load", 0.0) + time.perf_counter() - t0
         return out
     finally:
@@ -429,14 +431,16 @@ def _batches(items: list, size_of) -> list[list]:
     return out + ([cur] if cur else [])
 
 
-def _release_memory() -> None:
+def _release_memory(collect: bool = True) -> None:
     """Hand a finished batch's Arrow buffers back to the OS: the allocator keeps them otherwise,
-    and the dbt subprocess that follows needs the room (peak memory of the whole refresh)."""
+    and the dbt subprocess that follows needs the room (peak memory of the whole refresh). The
+    full collection (~75 ms each) only after a batch large enough to matter (not a month's file)."""
     import gc
 
     import pyarrow as pa
 
-    gc.collect()
+    if collect:
+        gc.collect()
     pa.default_memory_pool().release_unused()
 
 

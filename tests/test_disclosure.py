@@ -72,6 +72,29 @@ def test_a_line_that_does_not_add_up_is_not_used():
         assert result.passed
 
 
+def test_an_audit_is_taken_over_only_for_the_same_cells():
+    """The publish re-audits the copy that goes out; it takes the blocking check's result only for
+    the very same cells (orchestration/disclosure.py audit_table), in whatever row order."""
+    safe = published_frame(LEAK, {*LEAK_ROUNDS, ("ARB-02", A, "auslaendisch")})
+    leaky = published_frame(LEAK, set(LEAK_FIRST_WORDING))
+    con = duckdb.connect()
+    con.register("safe_df", safe)
+    con.register("leaky_df", leaky)
+    con.execute("CREATE TABLE checked AS SELECT * FROM safe_df")
+    con.execute("CREATE TABLE copy AS SELECT * FROM safe_df ORDER BY random()")
+    first = disclosure.audit_table(con, "checked")
+    assert first.passed
+    assert disclosure.audit_table(con, "copy") is first  # same cells: the result is taken over
+    # one cell shown that was hidden (the first wording's set): audited anew, and it fails
+    con.execute("CREATE TABLE other AS SELECT * FROM leaky_df")
+    assert not disclosure.audit_table(con, "other").passed
+    # a single figure changed is a different set too
+    con.execute("UPDATE copy SET numerator = numerator + 1 WHERE rowid = (SELECT min(rowid) FROM copy "
+                "WHERE NOT is_suppressed AND numerator IS NOT NULL)")
+    assert disclosure.cells_digest(con, "copy") != disclosure.cells_digest(con, "checked")
+    assert disclosure.audit_table(con, "copy") is not first
+
+
 def audit_file(path, table="indicator_values"):
     con = duckdb.connect(str(path), read_only=True)
     try:
