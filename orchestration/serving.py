@@ -463,7 +463,9 @@ def publish_to_postgres(
         pg.execute(f"CREATE SCHEMA {quote_ident(staging)}")
 
         # -- load: DuckDB (read-only) -> Arrow batches -> ADBC binary COPY into staging
-        with duckdb.connect(str(published_db), read_only=True) as duck:
+        # One DuckDB thread: the refresh loads PostgreSQL beside the report's rendering
+        # (orchestration/defs/assets.py publish_set); with two they took both cores from it (+1 s).
+        with duckdb.connect(str(published_db), read_only=True, config={"threads": 1}) as duck:
             available = _duck_tables(duck)
             wanted = available if tables is None else list(tables)
             missing = [t for t in wanted if t not in available]
