@@ -420,41 +420,31 @@ def write_csv(path: Path, table: Table) -> None:
 
 
 def write_xlsx(path: Path, tables: list[Table], notes: list[str]) -> None:
-    import xlsxwriter
+    """One sheet per table (bold header, frozen, filtered; numbers with their format, "·" etc. as
+    right-aligned text) and a sheet with the notes (orchestration/xlsx.py)."""
+    from orchestration.xlsx import Sheet, write_workbook
 
-    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
-    head = wb.add_format({"bold": True, "bg_color": "#EEF2F5", "bottom": 1, "text_wrap": True, "valign": "top"})
-    fmts = {
-        "n0": wb.add_format({"num_format": "#,##0"}),
-        "n1": wb.add_format({"num_format": "#,##0.0"}),
-        "s0": wb.add_format({"num_format": "+#,##0;-#,##0;0"}),
-        "s1": wb.add_format({"num_format": "+#,##0.0;-#,##0.0;0.0"}),
-    }
-    sym = wb.add_format({"align": "right"})
+    sheets = []
     for t in tables:
-        ws = wb.add_worksheet(t.name[:31])
-        for c, h in enumerate(t.headers):
-            ws.write_string(0, c, h, head)
-            ws.set_column(c, c, 28 if t.kinds[c] == "text" and c < 3 else max(10, min(22, len(h) + 2)))
-        for r, row in enumerate(t.rows, start=1):
-            for c, (v, k) in enumerate(zip(row, t.kinds)):
+        rows = [[(h, "head") for h in t.headers]]
+        for row in t.rows:
+            out = []
+            for v, k in zip(row, t.kinds):
                 if isinstance(v, Cell):
                     v, k = v
                 if k == "text":
-                    if v is not None:
-                        ws.write_string(r, c, str(v))
+                    out.append((None if v is None else str(v), "text"))
                 elif v is None or v in (SUPPRESSED, NO_ANSWER):
-                    ws.write_string(r, c, {SUPPRESSED: SYM_SUPPRESSED, NO_ANSWER: NO_ANSWER_TEXT}.get(v, SYM_NA), sym)
+                    out.append(({SUPPRESSED: SYM_SUPPRESSED, NO_ANSWER: NO_ANSWER_TEXT}.get(v, SYM_NA), "symbol"))
                 else:
-                    ws.write_number(r, c, float(v), fmts[k])
-        ws.freeze_panes(1, 0)
-        ws.autofilter(0, 0, max(1, len(t.rows)), len(t.headers) - 1)
-    ws = wb.add_worksheet("Erläuterungen")
-    ws.set_column(0, 0, 120)
-    bold = wb.add_format({"bold": True})
-    for r, line in enumerate(notes):
-        ws.write_string(r, 0, line, bold if r == 0 else None)
-    wb.close()
+                    out.append((float(v), k))
+            rows.append(out)
+        widths = [28 if k == "text" and c < 3 else max(10, min(22, len(h) + 2))
+                  for c, (h, k) in enumerate(zip(t.headers, t.kinds))]
+        sheets.append(Sheet(t.name, rows, widths))
+    sheets.append(Sheet("Erläuterungen", [[(line, "bold" if r == 0 else "text")] for r, line in enumerate(notes)],
+                        [120], header=False))
+    write_workbook(path, sheets)
 
 
 # ----------------------------------------------------------------------------- templates
@@ -512,10 +502,11 @@ def fingerprint() -> str:
     from importlib.metadata import version
 
     h = hashlib.sha256(Path(__file__).read_bytes())
+    h.update((Path(__file__).parent / "xlsx.py").read_bytes())  # the XLSX writer
     for p in sorted(ASSETS_DIR.iterdir()):
         if p.is_file() and p.suffix in (".html", ".css", ".js"):  # not the README
             h.update(p.name.encode() + b"\0" + p.read_bytes())
-    h.update(repr(([version(d) for d in ("jinja2", "markupsafe", "xlsxwriter", "duckdb")],
+    h.update(repr(([version(d) for d in ("jinja2", "markupsafe", "duckdb")],
                    DISTRICT_CODE)).encode())
     return h.hexdigest()
 

@@ -438,6 +438,36 @@ def test_downloads_match_the_warehouse(built):
                                          "WHERE indicator_id='ARB-01' ORDER BY period_end")]
     assert list(ts[0][3:]) == periods
     assert len(ts) - 1 == 45 * 3
+    # what Excel shows (orchestration/xlsx.py): bold frozen header with a filter, a rate with
+    # one decimal, a suppressed cell as right-aligned text, the notes sheet
+    full = openpyxl.load_workbook(built.out / "downloads" / "ARB-01.xlsx")
+    ws = full["Aktueller Stand"]
+    assert ws.freeze_panes == "A2" and ws.auto_filter.ref == f"A1:{ws.cell(1, ws.max_column).column_letter}{ws.max_row}"
+    assert ws["A1"].font.b and ws["A1"].fill.fgColor.rgb == "FFEEF2F5"
+    value_cells = [r[4] for r in ws.iter_rows(min_row=2)]
+    assert {c.number_format for c in value_cells if isinstance(c.value, float)} == {"#,##0.0"}
+    assert {c.alignment.horizontal for c in value_cells if c.value == "·"} <= {"right"}
+    notes = full["Erläuterungen"]
+    assert notes["A1"].font.b and notes.freeze_panes is None and notes.column_dimensions["A"].width > 100
+
+
+def test_xlsx_writer_escapes_text_and_writes_the_same_bytes_for_the_same_content(tmp_path):
+    import openpyxl
+
+    from orchestration.xlsx import Sheet, write_workbook
+
+    rows = [[("Gebiet", "head"), ("Wert", "head")],
+            [("A & B <Süd> \"x\"", "text"), (1234.5, "n1")],
+            [(" führend\x01", "text"), ("·", "symbol")],
+            [(None, "text"), (-0.25, "s1")]]
+    for name in ("a.xlsx", "b.xlsx"):
+        write_workbook(tmp_path / name, [Sheet("Zeitreihe", rows, [28, 10]), Sheet("Erläuterungen", [], [120], False)])
+    assert (tmp_path / "a.xlsx").read_bytes() == (tmp_path / "b.xlsx").read_bytes()
+    wb = openpyxl.load_workbook(tmp_path / "a.xlsx")
+    assert list(wb["Zeitreihe"].iter_rows(values_only=True)) == [
+        ("Gebiet", "Wert"), ('A & B <Süd> "x"', 1234.5), (" führend", "·"), (None, -0.25)]
+    assert wb["Zeitreihe"]["B4"].number_format == "+#,##0.0;-#,##0.0;0.0"
+    assert wb["Zeitreihe"]["B3"].alignment.horizontal == "right" and wb["Zeitreihe"]["A1"].font.b
 
 
 def test_report_without_evaluation_table_evaluates_in_memory(tmp_path):
