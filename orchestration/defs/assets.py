@@ -12,7 +12,6 @@ import os
 import sys
 import threading
 import uuid
-from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
