@@ -255,6 +255,7 @@ REPORT = dg.AssetKey("report")
                      description="The static HTML report (reports/index.html) and the dbt docs "
                      "(reports/dbt-docs/index.html), both opening from disk without network."),
     ],
+    can_subset=True,  # the UI may materialize the report or PostgreSQL alone, from the published set
 )
 def publish_set(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh: RefreshRun):
     """The published set and what goes out with it, in one step (issue 20): the next set is staged
@@ -267,9 +268,11 @@ def publish_set(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh:
     import time
 
     from orchestration import serving
-    from orchestration.report import prepare_report
 
     settings = get_settings()
+    if PUBLISHED not in context.selected_asset_keys:
+        yield from _from_published(context, dbt, refresh, settings)
+        return
     con = wh.connect(settings.internal_db, read_only=True)
     try:
         versions = wh.current_versions(con)
@@ -302,7 +305,8 @@ def publish_set(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh:
     new_set = isinstance(staged, StagedPublish)
     source = staged.path if new_set else settings.published_db
     pg = None
-    if settings.postgres_dsn:
+    with_report = REPORT in context.selected_asset_keys
+    if settings.postgres_dsn and POSTGRES in context.selected_asset_keys:
         serving.forget_postgres_published(settings.state_dir)  # a failure below leaves it marked as behind
         pg = _PostgresPublish(source, settings, staged.refresh_id if new_set else None)
         pg.start()
@@ -313,10 +317,8 @@ def publish_set(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh:
     prepared = docs = None
     try:
         try:
-            # the docs first: the report links them where they exist, so also after the very first run
-            with _dbt_echo(refresh, settings, context.run.run_id) as out, contextlib.redirect_stdout(out):
-                docs = build_dbt_docs(dbt, settings.reports_dir / "dbt-docs")
-            prepared = prepare_report(source, settings.reports_dir)
+            if with_report:
+                docs, prepared = _prepare_report(context, dbt, refresh, settings, source)
         except Exception as exc:  # the data set still goes out; the run fails below
             errors.append(exc)
         lap("report")
@@ -369,6 +371,36 @@ def publish_set(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh:
         errors.insert(0, pg.error)
     if errors:
         raise errors[0]
+
+
+def _prepare_report(context, dbt: DbtCliResource, refresh: RefreshRun, settings, source: Path):
+    from orchestration.report import prepare_report
+
+    # the docs first: the report links them where they exist, so also after the very first run
+    with _dbt_echo(refresh, settings, context.run.run_id) as out, contextlib.redirect_stdout(out):
+        docs = build_dbt_docs(dbt, settings.reports_dir / "dbt-docs")
+    return docs, prepare_report(source, settings.reports_dir)
+
+
+def _from_published(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh: RefreshRun, settings):
+    """The report and/or PostgreSQL without a new set (materialized alone, e.g. from the Dagster UI):
+    from the published set as it is; its refresh_log stays as it is."""
+    from orchestration import serving
+
+    if not settings.published_db.exists():
+        raise RuntimeError(f"Noch kein veröffentlichter Stand ({settings.published_db}): zuerst aktualisieren")
+    if POSTGRES in context.selected_asset_keys and settings.postgres_dsn:
+        serving.forget_postgres_published(settings.state_dir)
+        info = serving.publish_to_postgres(settings.published_db, settings.postgres_dsn,
+                                           reader_role=settings.postgres_reader_role)
+        serving.record_postgres_published(settings.state_dir, settings.postgres_dsn,
+                                          read_published_state(settings.published_db).refresh_id)
+        yield dg.MaterializeResult(asset_key=POSTGRES,
+                                   metadata={k: v for k, v in info.items() if isinstance(v, (int, float))})
+    if REPORT in context.selected_asset_keys:
+        docs, prepared = _prepare_report(context, dbt, refresh, settings, settings.published_db)
+        index = prepared.swap_in()
+        yield dg.MaterializeResult(asset_key=REPORT, metadata={"report": str(index), "dbt_docs": str(docs)})
 
 
 class _PostgresPublish(threading.Thread):
