@@ -78,13 +78,17 @@ class AuditResult:
         return f"nicht bestanden: {n} von {self.suppressed} gesperrten Zellen errechenbar"
 
 
+# What an outsider sees of a cell: column -> the SQL that reads it.
+CELL_COLUMNS = {"indicator_id": "indicator_id", "period": "period", "region_code": "region_code",
+                "group_code": "group_code", "numerator": "numerator::DOUBLE",
+                "denominator": "denominator::DOUBLE", "is_suppressed": "is_suppressed"}
+
+
 def read_cells(con: duckdb.DuckDBPyConnection, table: str = "indicator_values") -> pd.DataFrame:
     """What an outsider sees of the set: key, numerator, denominator, is_suppressed."""
-    return con.execute(f"SELECT {CELL_COLUMNS} FROM {table}").df()
+    cols = ", ".join(f"{sql} AS {name}" for name, sql in CELL_COLUMNS.items())
+    return con.execute(f"SELECT {cols} FROM {table}").df()
 
-
-CELL_COLUMNS = ("indicator_id, period, region_code, group_code, numerator::DOUBLE AS numerator, "
-                "denominator::DOUBLE AS denominator, is_suppressed")
 # The last audit of this process: (digest of the cells, every_set, partitions) -> result. A refresh
 # audits its set twice, as the blocking check on the working copy and at the publish on the copy
 # that goes out (refresh_log states that audit); the copy holds the same cells, so the second one
@@ -95,7 +99,7 @@ _last_audit: tuple[tuple, AuditResult] | None = None
 def cells_digest(con: duckdb.DuckDBPyConnection, table: str = "indicator_values") -> tuple:
     """Row count and two differently seeded order-free sums of the row hashes of what read_cells
     reads: equal for the same cells in any row order (one changed figure, key or flag changes it)."""
-    cols = CELL_COLUMNS.replace(" AS numerator", "").replace(" AS denominator", "")
+    cols = ", ".join(CELL_COLUMNS.values())
     return con.execute(f"SELECT count(*), sum(hash({cols})::HUGEINT), sum(hash('imon', {cols})::HUGEINT) "
                        f"FROM {table}").fetchone()
 

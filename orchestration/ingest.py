@@ -383,8 +383,11 @@ def ingest_file_type(contract: Contract, settings: Settings, full: bool, log=pri
         stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
         # In batches of files (in period order): a first load of 84 months must not hold all
         # of them in memory at once. Each batch is gated against what is loaded so far.
-        for batch in _batches(todo, lambda f: (signature(f.path) or _GONE).size):
-            batch_bytes = sum((signature(f.path) or _GONE).size for f in batch)
+        def size_of(f) -> int:
+            return (signature(f.path) or _GONE).size
+
+        for batch in _batches(todo, size_of):
+            batch_bytes = sum(size_of(f) for f in batch)
             t0 = time.perf_counter()
             parsed = []
             for p in parse_many([(f.path, f.period) for f in batch], contract):

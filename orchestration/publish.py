@@ -130,14 +130,6 @@ def mart_tables(con: duckdb.DuckDBPyConnection, schema: str = MARTS_SCHEMA) -> l
     ]
 
 
-def publish(internal_db: Path, published_db: Path, *, started_at: datetime, **stage_args) -> dict:
-    """Stage and commit at once (for callers that publish nothing else beside the DuckDB file)."""
-    staged = stage_publish(internal_db, published_db, **stage_args)
-    if isinstance(staged, dict):
-        return staged
-    return staged.commit((datetime.now() - started_at).total_seconds())
-
-
 @dataclass
 class StagedPublish:
     """A complete next published set in a temp file beside the published one, not yet visible:

@@ -7,7 +7,6 @@ and the published file stays as it was)."""
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 
 import duckdb
 import numpy as np
@@ -176,11 +175,11 @@ def test_a_working_copy_with_a_recoverable_cell_is_blocked(clone_state, monkeypa
     assert "solved_value" not in str(md)
 
     # and the publish step refuses before the swap: the published file stays as it was
-    from orchestration.publish import DisclosureRisk, publish
+    from orchestration.publish import DisclosureRisk, stage_publish
 
     with pytest.raises(DisclosureRisk) as err:
-        publish(internal, published, refresh_id="test", mode="rebuild", versions=[], fingerprint="x",
-                acceptances=[], checks={}, started_at=datetime.now())
+        stage_publish(internal, published, refresh_id="test", mode="rebuild", versions=[], fingerprint="x",
+                      acceptances=[], checks={})
     assert name in str(err.value) and "nichts veröffentlicht" in str(err.value)
     assert hashlib.sha256(published.read_bytes()).hexdigest() == before
     assert not list(published.parent.glob(".monitoring.duckdb.tmp-*"))
@@ -247,7 +246,7 @@ def test_a_published_file_from_before_the_audit_keeps_its_history(clone_state):
     """An installation whose refresh_log has no audit columns yet (published before this
     change): the next publish carries its rows over (NULL in the new columns) and records
     cells per rule and the audit for itself."""
-    from orchestration.publish import publish
+    from orchestration.publish import stage_publish
 
     data, _landing, _env = clone_state()
     internal, published = data / "warehouse" / "internal.duckdb", data / "published" / "monitoring.duckdb"
@@ -256,8 +255,8 @@ def test_a_published_file_from_before_the_audit_keeps_its_history(clone_state):
         con.execute(f"ALTER TABLE refresh_log DROP COLUMN {col}")
     (old_id,), = con.execute("SELECT refresh_id FROM refresh_log").fetchall()
     con.close()
-    publish(internal, published, refresh_id="next", mode="rebuild", versions=[], fingerprint="x",
-            acceptances=[], checks={}, started_at=datetime.now())
+    stage_publish(internal, published, refresh_id="next", mode="rebuild", versions=[], fingerprint="x",
+                  acceptances=[], checks={}).commit(1.0)
     con = duckdb.connect(str(published), read_only=True)
     rows = dict((r[0], r[1:]) for r in con.execute(
         "SELECT refresh_id, suppressed_primary, suppressed_secondary, disclosure_audit FROM refresh_log").fetchall())

@@ -264,25 +264,15 @@ def publish_set(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh:
     (the one the console and `imon status` show). PostgreSQL swaps and the report moves in right
     after the commit, never before it. A failing report or PostgreSQL does not hold back the
     DuckDB set (as before: the set is published, the run fails and says why; PostgreSQL catches up
-    with the next refresh)."""
+    with the next refresh). Selected without `published_warehouse` (the Dagster UI), the report
+    and/or PostgreSQL are made from the published set as it is."""
     import time
 
     from orchestration import serving
+    from orchestration.report import prepare_report
 
     settings = get_settings()
-    if PUBLISHED not in context.selected_asset_keys:
-        yield from _from_published(context, dbt, refresh, settings)
-        return
-    con = wh.connect(settings.internal_db, read_only=True)
-    try:
-        versions = wh.current_versions(con)
-        code = projectcode.code_fingerprint()
-        rebuilt = projectcode.recorded(con) != code
-    finally:
-        con.close()
-    in_set = {(v.file_name, v.sha256) for v in versions}
-    acceptances = [a for a in read_acceptances(settings) if (a["file_name"], a["sha256"]) in in_set]
-    started_at = refresh.started_at or context.instance.get_run_stats(context.run.run_id).start_time or time.time()
+    selected = context.selected_asset_keys
     clock = time.perf_counter()
     seconds: dict[str, float] = {}  # where the step's time went (bench: publish, postgres, report)
 
@@ -292,42 +282,61 @@ def publish_set(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh:
         seconds[name] = round(seconds.get(name, 0.0) + now - clock, 3)
         clock = now
 
-    staged = stage_publish(
-        settings.internal_db,
-        settings.published_db,
-        refresh_id=context.run.run_id,
-        mode=refresh_mode(first=not settings.published_db.exists(), full=refresh.full, rebuilt=rebuilt),
-        versions=versions,
-        fingerprint=wh.fingerprint(versions),
-        acceptances=acceptances,
-        checks=_check_summary(context),
-    )
+    if PUBLISHED in selected:
+        con = wh.connect(settings.internal_db, read_only=True)
+        try:
+            versions = wh.current_versions(con)
+            code = projectcode.code_fingerprint()
+            rebuilt = projectcode.recorded(con) != code
+        finally:
+            con.close()
+        in_set = {(v.file_name, v.sha256) for v in versions}
+        acceptances = [a for a in read_acceptances(settings) if (a["file_name"], a["sha256"]) in in_set]
+        started_at = (refresh.started_at or context.instance.get_run_stats(context.run.run_id).start_time
+                      or time.time())
+        staged = stage_publish(
+            settings.internal_db,
+            settings.published_db,
+            refresh_id=context.run.run_id,
+            mode=refresh_mode(first=not settings.published_db.exists(), full=refresh.full, rebuilt=rebuilt),
+            versions=versions,
+            fingerprint=wh.fingerprint(versions),
+            acceptances=acceptances,
+            checks=_check_summary(context),
+        )
+    elif settings.published_db.exists():
+        staged = None  # the report and/or PostgreSQL alone (e.g. from the Dagster UI), of the set as it is
+    else:
+        raise RuntimeError(f"Noch kein veröffentlichter Stand ({settings.published_db}): zuerst aktualisieren")
     new_set = isinstance(staged, StagedPublish)
     source = staged.path if new_set else settings.published_db
     pg = None
-    with_report = REPORT in context.selected_asset_keys
-    if settings.postgres_dsn and POSTGRES in context.selected_asset_keys:
+    if POSTGRES in selected and settings.postgres_dsn:
         serving.forget_postgres_published(settings.state_dir)  # a failure below leaves it marked as behind
         pg = _PostgresPublish(source, settings, staged.refresh_id if new_set else None)
         pg.start()
-    else:
+    elif POSTGRES in selected:
         context.log.info("IMON_POSTGRES_DSN not set: no PostgreSQL publish")
     lap("publish")
     errors: list[BaseException] = []
     prepared = docs = None
     try:
-        try:
-            if with_report:
-                docs, prepared = _prepare_report(context, dbt, refresh, settings, source)
-        except Exception as exc:  # the data set still goes out; the run fails below
-            errors.append(exc)
-        lap("report")
+        if REPORT in selected:
+            try:
+                # the docs first: the report links them where they exist, so also after the very first run
+                with _dbt_echo(refresh, settings, context.run.run_id) as out, contextlib.redirect_stdout(out):
+                    docs = build_dbt_docs(dbt, settings.reports_dir / "dbt-docs")
+                prepared = prepare_report(source, settings.reports_dir)
+            except Exception as exc:  # the data set still goes out; the run fails below
+                errors.append(exc)
+            lap("report")
         if pg is not None:
             pg.loaded.wait()  # its reading of the staged file is done
             lap("postgres")
+        duration = None
         if new_set:
             duration = time.time() - started_at
-            info = staged.commit(duration)
+            staged.commit(duration)
             # The models now in the warehouse are built from this code, and a begun key change is done.
             con = wh.connect(settings.internal_db)
             try:
@@ -336,9 +345,7 @@ def publish_set(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh:
                     keycheck.finish(con, settings.pseudonym_key)
             finally:
                 con.close()
-        else:
-            info, duration = staged, None
-        lap("publish")
+            lap("publish")
         if pg is not None:
             pg.release(committed=True, duration=duration)
     except BaseException:
@@ -354,11 +361,13 @@ def publish_set(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh:
             lap("postgres")
     index = prepared.swap_in() if prepared is not None else None
     lap("report")
-    context.log.info(f"published {info['indicator_rows']} indicator rows to {info['path']}")
-    yield dg.MaterializeResult(
-        asset_key=PUBLISHED,
-        metadata={"path": info["path"], "tables": info["tables"], "indicator_rows": info["indicator_rows"],
-                  "files": len(versions), "step_seconds": seconds})
+    if staged is not None:
+        info = staged.info if new_set else staged
+        context.log.info(f"published {info['indicator_rows']} indicator rows to {info['path']}")
+        yield dg.MaterializeResult(
+            asset_key=PUBLISHED,
+            metadata={"path": info["path"], "tables": info["tables"], "indicator_rows": info["indicator_rows"],
+                      "files": len(versions), "step_seconds": seconds})
     if pg is not None and pg.error is None:
         serving.record_postgres_published(settings.state_dir, settings.postgres_dsn,
                                           read_published_state(settings.published_db).refresh_id)
@@ -371,36 +380,6 @@ def publish_set(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh:
         errors.insert(0, pg.error)
     if errors:
         raise errors[0]
-
-
-def _prepare_report(context, dbt: DbtCliResource, refresh: RefreshRun, settings, source: Path):
-    from orchestration.report import prepare_report
-
-    # the docs first: the report links them where they exist, so also after the very first run
-    with _dbt_echo(refresh, settings, context.run.run_id) as out, contextlib.redirect_stdout(out):
-        docs = build_dbt_docs(dbt, settings.reports_dir / "dbt-docs")
-    return docs, prepare_report(source, settings.reports_dir)
-
-
-def _from_published(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh: RefreshRun, settings):
-    """The report and/or PostgreSQL without a new set (materialized alone, e.g. from the Dagster UI):
-    from the published set as it is; its refresh_log stays as it is."""
-    from orchestration import serving
-
-    if not settings.published_db.exists():
-        raise RuntimeError(f"Noch kein veröffentlichter Stand ({settings.published_db}): zuerst aktualisieren")
-    if POSTGRES in context.selected_asset_keys and settings.postgres_dsn:
-        serving.forget_postgres_published(settings.state_dir)
-        info = serving.publish_to_postgres(settings.published_db, settings.postgres_dsn,
-                                           reader_role=settings.postgres_reader_role)
-        serving.record_postgres_published(settings.state_dir, settings.postgres_dsn,
-                                          read_published_state(settings.published_db).refresh_id)
-        yield dg.MaterializeResult(asset_key=POSTGRES,
-                                   metadata={k: v for k, v in info.items() if isinstance(v, (int, float))})
-    if REPORT in context.selected_asset_keys:
-        docs, prepared = _prepare_report(context, dbt, refresh, settings, settings.published_db)
-        index = prepared.swap_in()
-        yield dg.MaterializeResult(asset_key=REPORT, metadata={"report": str(index), "dbt_docs": str(docs)})
 
 
 class _PostgresPublish(threading.Thread):
