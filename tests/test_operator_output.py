@@ -60,6 +60,10 @@ def internal(data: Path, sql: str, params=None, write: bool = False):
         con.close()
 
 
+def newest_run_log(data: Path) -> str:
+    return max((data / "dagster" / "logs").glob("refresh-*.log"), key=lambda p: p.stat().st_mtime).read_text()
+
+
 def published(data: Path, sql: str):
     con = duckdb.connect(str(data / "published" / "monitoring.duckdb"), read_only=True)
     try:
@@ -353,3 +357,35 @@ def test_changed_dbt_project_is_rebuilt_by_the_next_refresh(clone_state, tmp_pat
 
     proc = refresh_from_copy()
     assert proc.returncode == 0 and last_line(proc).startswith("Nichts Neues"), proc.stdout[-2000:]
+
+    # A model that fails at run time stops the refresh before publishing, and the console names the
+    # model and dbt's cause, without the value the database quotes (a person id here).
+    published_before = published(data, "SELECT refresh_id FROM refresh_log ORDER BY published_at DESC LIMIT 1")
+    (repo / "dbt_project" / "models" / "marts" / "probe_broken.sql").write_text(
+        "select cast(person_id as integer) as n from {{ ref('stg_jobcenter__recipients') }}\n")
+    proc = refresh_from_copy()
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    error = next(ln for ln in proc.stdout.splitlines() if "dbt build failed" in ln)
+    assert "model.integrationsmonitor.probe_broken" in error and "Conversion Error" in error, error
+    some_ids = [r[0] for r in internal(data, "SELECT person_id FROM raw.jobcenter LIMIT 1000")]
+    assert not any(pid in proc.stdout + proc.stderr for pid in some_ids), error
+    assert "'…'" in error
+    assert published(data, "SELECT refresh_id FROM refresh_log ORDER BY published_at DESC LIMIT 1") == published_before
+    assert "zweiter Versuch" in newest_run_log(data)  # tried twice before giving up
+
+    # A model that fails once and then builds (as a transient DuckDB error would): the refresh
+    # tries what errored (and what it held back) once more and publishes.
+    (repo / "dbt_project" / "models" / "marts" / "probe_broken.sql").unlink()
+    attempts = tmp_path / "attempts"
+    attempts.mkdir()
+    (repo / "dbt_project" / "models" / "marts" / "probe_flaky.sql").write_text(
+        f"{{{{ config(pre_hook=\"COPY (SELECT 1 AS a) TO '{attempts}/attempt-{{{{ invocation_id }}}}.csv'\") }}}}\n"
+        f"select case when (select count(*) from glob('{attempts}/attempt-*.csv')) < 2\n"
+        f"    then error('erster Versuch') else 1 end as attempts\n")
+    proc = refresh_from_copy()
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert last_line(proc).startswith("VERÖFFENTLICHT"), proc.stdout[-2000:]
+    assert len(list(attempts.glob("attempt-*.csv"))) == 2
+    assert published(data, "SELECT attempts FROM probe_flaky") == [(1,)]
+    log = newest_run_log(data)
+    assert "model.integrationsmonitor.probe_flaky" in log and "zweiter Versuch für 1 Knoten" in log, log[-3000:]

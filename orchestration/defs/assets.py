@@ -168,26 +168,28 @@ def monitoring_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, re
     target_path = (Path(dbt_project.project_dir) / dbt_project.target_path
                    / f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}")
     restore_partial_parse(settings, target_path)
-    # dagster-dbt adds its own `--select` of the step's assets when given the context, and dbt
-    # unions several --select flags; so the call goes without the context, which is attached for
-    # streaming (the events then become this step's outputs and check results, as with the
-    # context; a node outside the run's selection is reported as a plain materialisation).
-    invocation = dbt.cli([*args, *select], manifest=manifest, dagster_dbt_translator=translator,
-                         raise_on_error=False, target_path=target_path)
-    invocation.context, invocation.project = context, dbt_project
-    pid_file = dbt_pid_file(settings)
-    pid_file.write_text(str(invocation.process.pid))
-    try:
-        with _dbt_echo(refresh, settings, context.run.run_id) as out, contextlib.redirect_stdout(out):
-            pause_point("dbt")
-            yield from invocation.stream()
-    finally:
-        pid_file.unlink(missing_ok=True)
+    results = yield from _dbt_build(context, dbt, refresh, settings, [*args, *select], manifest, translator,
+                                    target_path, first=True)
     keep_partial_parse(settings, target_path)
+    errored = [r for r in results if r.get("status") in ("error", "runtime error")]
+    if errored:
+        # One more try for what errored and what it held back (skipped), nothing else. dbt-duckdb's
+        # threads share one DuckDB file; transient errors of that are reported (dbt-duckdb#513),
+        # and a CI run under heavy load (four refreshes side by side) once failed in a model that
+        # every other run builds. A failed data test (status `fail`) is a finding, never retried.
+        again = [manifest["nodes"][r["unique_id"]]["name"] for r in results
+                 if r.get("status") in ("error", "runtime error", "skipped") and r["unique_id"] in manifest["nodes"]]
+        context.log.warning("dbt: " + "; ".join(f"{r['unique_id']} ({_error_summary(r.get('message'))})" for r in errored)
+                            + f"; zweiter Versuch für {len(again)} Knoten")
+        retry_path = target_path.with_name(target_path.name + "-retry")
+        restore_partial_parse(settings, retry_path)
+        second = yield from _dbt_build(context, dbt, refresh, settings, [*args, "--select", " ".join(again)],
+                                       manifest, translator, retry_path, first=False)
+        done = {r["unique_id"] for r in second}
+        results = [r for r in results if r["unique_id"] not in done] + second
     prune_target_dirs(target_path)
     # Failed tests arrive as failed (blocking) checks; anything else that went wrong in dbt
     # (a model error, a broken seed) must fail the step so nothing downstream publishes stale data.
-    results = invocation.get_artifact("run_results.json").get("results", [])
     broken = [r["unique_id"] for r in results if r.get("status") in ("error", "runtime error")
               and not r["unique_id"].startswith("test.")]
     errored_tests = [r["unique_id"] for r in results if r.get("status") == "error" and r["unique_id"].startswith("test.")]
@@ -197,7 +199,44 @@ def monitoring_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, re
     context.instance.add_run_tags(context.run.run_id, {"imon/dbt_nodes": str(len(results) - n_tests),
                                                        "imon/dbt_tests": str(n_tests)})
     if broken or errored_tests:
-        raise RuntimeError(f"dbt build failed: {', '.join(broken + errored_tests)}")
+        failed = [r for r in results if r["unique_id"] in set(broken + errored_tests)]
+        raise RuntimeError("dbt build failed: " + "; ".join(
+            f"{r['unique_id']} ({_error_summary(r.get('message'))})" for r in failed))
+
+
+def _dbt_build(context, dbt: DbtCliResource, refresh: RefreshRun, settings, args: list[str], manifest, translator,
+               target_path: Path, first: bool):
+    """One dbt call, streamed as this step's outputs and check results; returns its run results."""
+    # dagster-dbt adds its own `--select` of the step's assets when given the context, and dbt
+    # unions several --select flags; so the call goes without the context, which is attached for
+    # streaming (the events then become this step's outputs and check results, as with the
+    # context; a node outside the run's selection is reported as a plain materialisation).
+    invocation = dbt.cli(args, manifest=manifest, dagster_dbt_translator=translator,
+                         raise_on_error=False, target_path=target_path)
+    invocation.context, invocation.project = context, dbt_project
+    pid_file = dbt_pid_file(settings)
+    pid_file.write_text(str(invocation.process.pid))
+    try:
+        with _dbt_echo(refresh, settings, context.run.run_id) as out, contextlib.redirect_stdout(out):
+            if first:
+                pause_point("dbt")
+            yield from invocation.stream()
+    finally:
+        pid_file.unlink(missing_ok=True)
+    return invocation.get_artifact("run_results.json").get("results", [])
+
+
+def _error_summary(message: str | None) -> str:
+    """dbt's error for the console, without the values it may quote: DuckDB puts literals in single
+    quotes ("Could not convert string '...'"), and a literal of a raw table is personal data.
+    The full message is in the run log, which stays internal."""
+    import re
+
+    lines = [ln.strip() for ln in (message or "").splitlines() if ln.strip()]
+    # dbt's first line only names the node ("Runtime Error in model x (path)"): the cause follows
+    text = " ".join(ln for ln in lines if not ln.startswith(("Runtime Error in", "Database Error in")))
+    text = re.sub(r"'[^']*'", "'…'", text or "ohne Meldung")
+    return text[:300]
 
 
 MART_KEYS = [k for k in monitoring_models.keys if k.path[0] == "marts"]
