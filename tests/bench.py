@@ -375,7 +375,7 @@ def prime_saved_parse(p: Pipeline) -> None:
     saved; this reproduces that, unmeasured: one `dbt parse` for the restored path."""
     import tempfile
 
-    from orchestration.dbt import DBT_EXECUTABLE, PARTIAL_PARSE_FILE, partial_parse_cache
+    from orchestration.dbt import DBT_EXECUTABLE, keep_partial_parse
     from orchestration.settings import DBT_PROJECT_DIR, get_settings
 
     settings = dataclasses.replace(get_settings(), data_dir=p.data_dir, landing_dir=p.inbox)
@@ -383,9 +383,10 @@ def prime_saved_parse(p: Pipeline) -> None:
         env = {**p.env(), "IMON_INTERNAL_DB": str(settings.internal_db), "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
                "DBT_TARGET_PATH": tmp}
         subprocess.run([DBT_EXECUTABLE, "parse", "--quiet"], cwd=DBT_PROJECT_DIR, env=env, check=True)
-        cache = partial_parse_cache(settings)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(Path(tmp) / PARTIAL_PARSE_FILE, cache)
+        # as a refresh keeps it: the parse and the warehouse path it was made for (without that
+        # path, the refresh would re-stamp the parse for its path, which production never does)
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        keep_partial_parse(settings, Path(tmp))
 
 
 def oracle(files_dir: Path, log: Path) -> Sample:

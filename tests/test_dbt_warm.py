@@ -160,3 +160,38 @@ def test_a_server_without_a_call_is_stopped_with_its_refresh(tmp_path, env, monk
     assert _server_pid(sock) is None and not Path(f"/proc/{pid}").exists()
     assert dbt_warm.ENV_SOCKET not in os.environ and not Path(sock).exists()
     dbt_warm.stop()  # nothing left to stop: no error
+
+
+# What the Dagster definitions hold: assets with their upstream keys, asset checks, jobs.
+GRAPH = """
+import json, sys
+sys.path.insert(0, {repo!r})
+if {with_dbt_core!r}:
+    import dbt.version  # as a process that had imported dbt-core before (a test, the re-stamp)
+from orchestration.definitions import defs
+graph = defs.resolve_asset_graph()
+print(json.dumps({{
+    "dbt_core_imported": any(m == "dbt" or m.startswith("dbt.") for m in sys.modules),
+    "assets": sorted([k.to_user_string(), sorted(p.to_user_string() for p in graph.get(k).parent_keys)]
+                     for k in graph.get_all_asset_keys()),
+    "checks": sorted(c.to_user_string() for c in graph.asset_check_keys),
+    "jobs": sorted(j.name for j in defs.resolve_all_job_defs()),
+}}))
+"""
+
+
+def test_definitions_load_without_dbt_core_and_hold_the_same_graph():
+    """A refresh process and the UI's code server do not import dbt-core (orchestration/defs/
+    __init__.py): dagster-dbt then reads the manifest itself. Its lineage, checks and jobs are
+    the ones dagster-dbt builds with dbt-core."""
+    def graph(with_dbt_core: bool) -> dict:
+        out = subprocess.run([sys.executable, "-c", GRAPH.format(repo=str(REPO), with_dbt_core=with_dbt_core)],
+                             capture_output=True, text=True, timeout=300, cwd=REPO)
+        assert out.returncode == 0, out.stderr[-3000:]
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    without, with_core = graph(False), graph(True)
+    assert without["dbt_core_imported"] is False and with_core["dbt_core_imported"] is True
+    assert len(without["checks"]) > 90 and any(a[0].startswith("marts/") for a in without["assets"])
+    for part in ("assets", "checks", "jobs"):
+        assert without[part] == with_core[part], part
