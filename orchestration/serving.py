@@ -7,8 +7,16 @@ How a publish keeps readers safe:
 
 1. Serialise publishers with a session advisory lock, then drop leftover
    `imon_staging_*` / `imon_old_*` schemas of earlier killed or failed publishes.
-2. Bulk-load every table into a fresh schema `imon_staging_<hex>` (DuckDB -> Arrow
-   stream -> ADBC binary COPY), add the primary keys, ANALYZE. Readers cannot see it.
+2. Build every table in a fresh schema `imon_staging_<hex>`, add the primary keys, ANALYZE.
+   Readers cannot see it. A table with a `period` column whose columns are as last time
+   takes the periods whose rows did not change from the live table (a copy inside
+   PostgreSQL) and only the changed periods from DuckDB (issue 20: a month sends its
+   periods, not the whole history); every other table, and every table on a first publish,
+   is loaded whole (DuckDB -> Arrow stream -> ADBC binary COPY). What changed is decided by
+   a fingerprint per period (row count and a sum of row hashes, computed in DuckDB) against
+   the fingerprints of the live set, kept in schema `imon_publish_state` and replaced in the
+   swap's transaction; the staged table's row count is checked against DuckDB's, and a
+   table that does not match is loaded whole.
 3. One short transaction swaps the schemas: take ACCESS EXCLUSIVE on every live table
    (retrying until `lock_wait_s`, never in a way that can deadlock with or cancel a
    reader; a reader may at most wait ~1 s behind us, see _lock_live_tables). Then
@@ -42,6 +50,9 @@ DEFAULT_SCHEMA = "monitoring"
 DEFAULT_READER_ROLE = "imon_reader"
 STAGING_PREFIX = "imon_staging_"
 OLD_PREFIX = "imon_old_"
+# Fingerprints of the periods the live schema holds (see step 2 above); no grants to readers.
+STATE_SCHEMA = "imon_publish_state"
+PERIOD_COLUMN = "period"
 # Keys from warehouse.md; a table not being published is simply skipped.
 DEFAULT_KEYS: dict[str, list[str]] = {
     "indicator_values": ["indicator_id", "period", "region_code", "group_code"],
@@ -214,6 +225,56 @@ def _duck_tables(con: Any) -> list[str]:
         "WHERE table_catalog = current_database() AND table_schema = 'main' ORDER BY table_name"
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def _duck_signature(con: Any, table: str) -> str:
+    """The columns and types of a published table as loaded (a changed mart loads whole)."""
+    cols = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_catalog = current_database() AND table_schema = 'main' "
+        "AND table_name = ? ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    return hashlib.sha256(json.dumps([cols, _duck_select(con, table)]).encode()).hexdigest()
+
+
+def _period_fingerprints(con: Any, table: str) -> dict[str, str] | None:
+    """period -> row count and sum of row hashes of a table with a `period` column, else None."""
+    cols = [r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_catalog = current_database() "
+        "AND table_schema = 'main' AND table_name = ? ORDER BY ordinal_position", [table]).fetchall()]
+    if PERIOD_COLUMN not in cols:
+        return None
+    row = ", ".join(quote_ident(c) for c in cols)
+    rows = con.execute(
+        f"SELECT CAST({quote_ident(PERIOD_COLUMN)} AS VARCHAR), count(*), "
+        f"sum(hash({row})) % 18446744073709551616 FROM main.{quote_ident(table)} GROUP BY ALL"
+    ).fetchall()
+    return {str(p): f"{n}:{h}" for p, n, h in rows}
+
+
+def _live_fingerprints(pg: Any, schema: str) -> dict[str, tuple[str, dict[str, str]]]:
+    """What the live schema was built from: table -> (signature, period -> fingerprint)."""
+    if not pg.execute("SELECT to_regclass(%s)", [f"{STATE_SCHEMA}.periods"]).fetchone()[0]:
+        return {}
+    out: dict[str, tuple[str, dict[str, str]]] = {}
+    for table, signature, period, fp in pg.execute(
+            f"SELECT table_name, signature, period, fingerprint FROM {STATE_SCHEMA}.periods "
+            "WHERE schema_name = %s", [schema]).fetchall():
+        out.setdefault(table, (signature, {}))[1][period] = fp
+    return out
+
+
+def _record_fingerprints(pg: Any, schema: str, state: dict[str, tuple[str, dict[str, str]]]) -> None:
+    """Inside the swap's transaction: the fingerprints of the set that is now live."""
+    pg.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}")
+    pg.execute(f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.periods (schema_name text NOT NULL, "
+               "table_name text NOT NULL, signature text NOT NULL, period text NOT NULL, fingerprint text NOT NULL)")
+    pg.execute(f"DELETE FROM {STATE_SCHEMA}.periods WHERE schema_name = %s", [schema])
+    rows = [(schema, t, sig, p, fp) for t, (sig, fps) in state.items() for p, fp in fps.items()]
+    with pg.cursor() as cur, cur.copy(f"COPY {STATE_SCHEMA}.periods FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def _cleanup_leftovers(pg: Any) -> list[str]:
@@ -447,6 +508,8 @@ def publish_to_postgres(
     staging = STAGING_PREFIX + secrets.token_hex(6)
     old = OLD_PREFIX + secrets.token_hex(6)
     counts: dict[str, int] = {}
+    written: dict[str, int] = {}  # rows sent from DuckDB (the rest copied from the live tables)
+    state: dict[str, tuple[str, dict[str, str]]] = {}
     pg = None
     try:
         pg = psycopg.connect(dsn, autocommit=True, application_name=_APP_NAME)
@@ -475,11 +538,40 @@ def publish_to_postgres(
                 )
             if not wanted:
                 raise PostgresPublishError(f"{published_db.name} enthält keine Tabellen.")
+            live = _live_fingerprints(pg, schema)
             with adbc.connect(dsn) as ac, ac.cursor() as cur:
                 for table in wanted:
-                    reader = duck.sql(_duck_select(duck, table)).to_arrow_reader(100_000)
+                    select = _duck_select(duck, table)
+                    signature, fps = _duck_signature(duck, table), _period_fingerprints(duck, table)
+                    prev = live.get(table)
+                    if fps is not None:
+                        state[table] = (signature, fps)
+                    if (fps is not None and prev is not None and prev[0] == signature
+                            and pg.execute("SELECT to_regclass(%s)",
+                                           [f"{quote_ident(schema)}.{quote_ident(table)}"]).fetchone()[0]):
+                        changed = sorted(p for p, fp in fps.items() if prev[1].get(p) != fp)
+                        drop = changed + sorted(set(prev[1]) - set(fps))
+                        target = f"{quote_ident(staging)}.{quote_ident(table)}"
+                        pg.execute(f"CREATE TABLE {target} AS SELECT * FROM {quote_ident(schema)}.{quote_ident(table)} "
+                                   f"WHERE NOT ({quote_ident(PERIOD_COLUMN)} = ANY(%s))", [drop])
+                        n = 0
+                        if changed:
+                            periods = ", ".join(_literal(p) for p in changed)
+                            reader = duck.sql(f"SELECT * FROM ({select}) AS t WHERE CAST("
+                                              f"{quote_ident(PERIOD_COLUMN)} AS VARCHAR) IN ({periods})"
+                                              ).to_arrow_reader(100_000)
+                            n = int(cur.adbc_ingest(table, reader, mode="append", db_schema_name=staging))
+                            ac.commit()  # before the count below, on the other connection
+                        expected = sum(int(fp.split(":")[0]) for fp in fps.values())
+                        if pg.execute(f"SELECT count(*) FROM {target}").fetchone()[0] == expected:
+                            counts[table], written[table] = expected, n
+                            continue
+                        log.warning("PostgreSQL: %s stimmt nach dem Laden der geänderten Zeiträume nicht "
+                                    "mit DuckDB überein; die Tabelle wird ganz geladen", table)
+                        pg.execute(f"DROP TABLE {target}")
+                    reader = duck.sql(select).to_arrow_reader(100_000)
                     n = cur.adbc_ingest(table, reader, mode="create", db_schema_name=staging)
-                    counts[table] = int(n)
+                    counts[table] = written[table] = int(n)
                 ac.commit()
         t_load = time.perf_counter()
 
@@ -544,6 +636,7 @@ def publish_to_postgres(
                 )
             if live_exists:
                 pg.execute(f"DROP SCHEMA {quote_ident(old)} CASCADE")
+            _record_fingerprints(pg, schema, state)
         staging = ""  # it is the live schema now
         t_swap = time.perf_counter()
     except PostgresPublishError:
@@ -564,6 +657,7 @@ def publish_to_postgres(
             pg.close()  # also releases the advisory lock
 
     result: dict[str, Any] = dict(counts)
+    result["rows_written"] = sum(written.values())
     result["seconds"] = round(time.perf_counter() - started, 3)
     log.info(
         "PostgreSQL-Veröffentlichung (%s): %s; Laden %.2f s, Schlüssel %.2f s, ANALYZE %.2f s, Tausch %.2f s",

@@ -318,7 +318,7 @@ def stage_breakdown(data_dir: Path, wall: float) -> dict:
     ingest_meta = 0.0
     publish_parts: dict = {}
     run_start = run_end = None
-    events = dbt_nodes = dbt_tests = 0
+    events = dbt_nodes = dbt_tests = raw_rows = pg_rows = 0
     for e in logs:
         ev = e.dagster_event
         if ev is None:
@@ -340,8 +340,12 @@ def stage_breakdown(data_dir: Path, wall: float) -> dict:
             md = ev.event_specific_data.materialization.metadata
             if "step_seconds" in md:  # the one publish step's parts (orchestration/defs/assets.py publish_set)
                 publish_parts = md["step_seconds"].value
+            if "rows_written" in md:  # postgres_serving: rows sent from DuckDB (serving.py)
+                pg_rows += int(md["rows_written"].value)
         elif kind == "ASSET_MATERIALIZATION" and (ev.step_key or "").startswith("raw__"):
             md = ev.event_specific_data.materialization.metadata
+            if "rows_loaded" in md:
+                raw_rows += int(md["rows_loaded"].value)
             if "seconds" in md:
                 for k, v in md["seconds"].value.items():
                     out[k] = out.get(k, 0.0) + float(v)
@@ -364,7 +368,7 @@ def stage_breakdown(data_dir: Path, wall: float) -> dict:
     # engine's own bookkeeping between steps.
     out["outside_steps"] = wall - out["steps_total"]
     out["run_id"] = run_id
-    out.update(events=events, dbt_nodes=dbt_nodes, dbt_tests=dbt_tests)
+    out.update(events=events, dbt_nodes=dbt_nodes, dbt_tests=dbt_tests, raw_rows=raw_rows, pg_rows=pg_rows)
     return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in out.items()}
 
 
@@ -660,7 +664,8 @@ class Bench:
                 ("ingest_other", "Ingest sonst."), ("dbt", "dbt"), ("mart_checks", "Mart-Checks"),
                 ("publish", "Veröffentlichen"), ("postgres", "PostgreSQL"), ("report", "Bericht"),
                 ("outside_steps", "Start/Orchestrierung")]
-        counts = [("dbt_nodes", "dbt-Modelle/Seeds"), ("dbt_tests", "dbt-Tests"), ("events", "Dagster-Ereignisse")]
+        counts = [("dbt_nodes", "dbt-Modelle/Seeds"), ("dbt_tests", "dbt-Tests"), ("events", "Dagster-Ereignisse"),
+                  ("raw_rows", "Zeilen geladen"), ("pg_rows", "PostgreSQL-Zeilen")]
         lines = ["| Messung (Median-Lauf) | " + " | ".join(c[1] for c in cols) + " | gesamt | "
                  + " | ".join(c[1] for c in counts) + " |",
                  "|---|" + "---:|" * (len(cols) + 1 + len(counts))]
@@ -727,7 +732,10 @@ threads (wall time shown); "Prüfen (Gate)" includes importing Great Expectation
 setting up its context (~2.5 s, once per process); "Ingest sonst." is the rest of the
 ingest steps (data docs, registry, archive copies, per-step overhead);
 "Start/Orchestrierung" is wall time outside any step (interpreter and imports, manifest
-check, run set-up, engine bookkeeping).
+check, run set-up, engine bookkeeping). What the run touched: the dbt nodes it built and the
+tests it ran, the Dagster events it wrote, the person rows it loaded into the internal
+warehouse and the rows it sent to PostgreSQL (only changed periods of the marts with a
+period column, `orchestration/serving.py`; "–" in runs measured before that was counted).
 
 {self.stage_table()}
 

@@ -106,6 +106,21 @@ def test_refresh_publishes_to_postgres_and_reader_sees_marts_only(clone_state, p
 
     n_pg = reader.execute("SELECT count(*) FROM indicator_values").fetchone()[0]
     assert n_pg == duck.execute("SELECT count(*) FROM indicator_values").fetchone()[0]
+    duck.close()
+
+    # The month's next file: PostgreSQL now takes the unchanged periods from its live tables and
+    # only the changed ones from DuckDB (orchestration/serving.py); the set equals DuckDB's.
+    src = next_month_files["abh_bestand"]
+    (landing / src.parent.name).mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, landing / src.parent.name / src.name)
+    proc = imon("refresh", env=env, check_rc=0)
+    assert "VERÖFFENTLICHT: neuer Indikatorensatz" in proc.stdout, proc.stdout[-2000:]
+    duck = duckdb.connect(str(data / "published" / "monitoring.duckdb"), read_only=True)
+    for table, key in (("indicator_values", "indicator_id, period, region_code, group_code"),
+                       ("wide_rechtsstatus_monat", "period, region_code"), ("latest_values", "indicator_id, region_code, group_code")):
+        sql = f"SELECT * FROM {table} ORDER BY {key}"
+        assert reader.execute(sql).fetchall() == duck.execute(sql).fetchall(), table
+    assert reader.execute(history).fetchall() == duck.execute(history).fetchall()
     # the reader role reads the marts and nothing else
     admin = psycopg.connect(dsn, autocommit=True)
     admin.execute("CREATE SCHEMA IF NOT EXISTS private; CREATE TABLE IF NOT EXISTS private.secret(x int)")

@@ -117,6 +117,11 @@ def schemas(dsn: str, like: str) -> list[str]:
         return [r[0] for r in c.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", [like])]
 
 
+def leftovers(dsn: str) -> list[str]:
+    """Staging and old schemas of publishes (the fingerprint schema of serving.py stays)."""
+    return schemas(dsn, "imon\\_staging\\_%") + schemas(dsn, "imon\\_old\\_%")
+
+
 def test_publish_rows_types_keys(pg, tmp_path):
     db = make_duck(tmp_path / "monitoring.duckdb", 1)
     res = publish_to_postgres(db, pg.dsn, reader_role=pg.role)
@@ -156,19 +161,19 @@ def test_publish_rows_types_keys(pg, tmp_path):
                          ).fetchone()[0] == "Anteil ä 1"
         files = c.execute("SELECT files::json->0->>'sha256' FROM monitoring.refresh_log").fetchone()[0]
         assert files == "ab12"
-    assert schemas(pg.dsn, "imon\\_%") == []
+    assert leftovers(pg.dsn) == []
 
 
 def test_table_subset_and_missing_table(pg, tmp_path):
     db = make_duck(tmp_path / "monitoring.duckdb", 1)
     res = publish_to_postgres(db, pg.dsn, tables=["indicators", "indicator_values"], reader_role=pg.role)
-    assert set(res) == {"indicators", "indicator_values", "seconds"}
+    assert set(res) == {"indicators", "indicator_values", "rows_written", "seconds"}
     with psycopg.connect(pg.dsn) as c:
         assert c.execute("SELECT to_regclass('monitoring.refresh_log')").fetchone()[0] is None
     with pytest.raises(PostgresPublishError, match="fehlen.*gibt_es_nicht"):
         publish_to_postgres(db, pg.dsn, tables=["indicators", "gibt_es_nicht"])
     assert snapshot(pg.dsn) == expected(1)
-    assert schemas(pg.dsn, "imon\\_%") == []
+    assert leftovers(pg.dsn) == []
 
 
 def test_concurrent_readers_see_old_or_new_set_only(pg, tmp_path, caplog):
@@ -228,7 +233,7 @@ def test_reader_holding_locks_makes_swap_fail_cleanly(pg, tmp_path):
         reader.rollback()
         reader.close()
     assert snapshot(pg.dsn) == expected(1)
-    assert schemas(pg.dsn, "imon\\_%") == []
+    assert leftovers(pg.dsn) == []
 
 
 def test_duplicate_key_fails_and_keeps_old_set(pg, tmp_path):
@@ -237,7 +242,7 @@ def test_duplicate_key_fails_and_keeps_old_set(pg, tmp_path):
     with pytest.raises(PostgresPublishError, match="indicator_values ist nicht eindeutig"):
         publish_to_postgres(bad, pg.dsn, reader_role=pg.role)
     assert snapshot(pg.dsn) == expected(1)
-    assert schemas(pg.dsn, "imon\\_%") == []
+    assert leftovers(pg.dsn) == []
     # the same file publishes when that table has no declared key
     publish_to_postgres(bad, pg.dsn, reader_role=pg.role, keys={"indicators": ["indicator_id"]})
     assert snapshot(pg.dsn)[0] == expected(2)[0] + 1
@@ -274,13 +279,12 @@ def test_killed_publisher_keeps_old_set_and_next_publish_cleans_up(pg, tmp_path)
         if proc.poll() is None:
             proc.kill()
     assert snapshot(pg.dsn) == expected(1)
-    leftovers = schemas(pg.dsn, "imon\\_staging\\_%")
-    assert len(leftovers) == 1
+    assert len(schemas(pg.dsn, "imon\\_staging\\_%")) == 1
 
     res = publish_to_postgres(make_duck(tmp_path / "v2.duckdb", 2), pg.dsn, reader_role=pg.role)
     assert res["indicator_values"] == expected(2)[0]
     assert snapshot(pg.dsn) == expected(2)
-    assert schemas(pg.dsn, "imon\\_%") == []
+    assert leftovers(pg.dsn) == []
 
 
 def test_reader_role_reads_marts_and_nothing_else(pg, tmp_path):
@@ -299,7 +303,7 @@ def test_reader_role_reads_marts_and_nothing_else(pg, tmp_path):
             assert r.execute("SELECT count(*) FROM indicators").fetchone()[0] == 2 + version
     with psycopg.connect(pg.reader_dsn, autocommit=True) as r:
         for stmt in ("SELECT * FROM private.secret", "SELECT * FROM public.other",
-                     "SELECT count(*) FROM pg_catalog.pg_authid"):
+                     "SELECT count(*) FROM pg_catalog.pg_authid", "SELECT * FROM imon_publish_state.periods"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 r.execute(stmt)
         # read-only by default ...
@@ -368,4 +372,61 @@ def test_second_publisher_waits_then_gives_up(pg, tmp_path):
         with pytest.raises(PostgresPublishError, match="andere Postgres-Veröffentlichung"):
             publish_to_postgres(make_duck(tmp_path / "v2.duckdb", 2), pg.dsn, lock_wait_s=0.3)
     assert snapshot(pg.dsn) == expected(1)
-    assert schemas(pg.dsn, "imon\\_%") == []
+    assert leftovers(pg.dsn) == []
+
+
+def _rows(dsn_or_db, table: str, schema: str = "monitoring") -> list[tuple]:
+    cols = "indicator_id, period, region_code, group_code, numerator, value, is_suppressed, version"
+    if isinstance(dsn_or_db, Path):
+        with duckdb.connect(str(dsn_or_db), read_only=True) as d:
+            return d.execute(f"SELECT {cols} FROM main.{table} ORDER BY ALL").fetchall()
+    with psycopg.connect(dsn_or_db) as c:
+        return c.execute(f"SELECT {cols} FROM {schema}.{table} ORDER BY 1, 2, 3, 4").fetchall()
+
+
+def test_a_new_period_sends_only_the_changed_periods(pg, tmp_path):
+    """Issue 20: the periods whose rows did not change are copied inside PostgreSQL from the live
+    set; only changed, new and removed periods come from DuckDB. The result is the DuckDB set."""
+    schema = "monitoring_periods"
+    db = make_duck(tmp_path / "m.duckdb", 1)
+    first = publish_to_postgres(db, pg.dsn, schema=schema, reader_role=None)
+    whole = first["indicator_values"] + first["indicators"] + first["refresh_log"] + first["v_district"]
+    assert first["rows_written"] == whole  # nothing live yet: every row is sent
+
+    # 2024-03 corrected, 2024-04 new, 2024-01 withdrawn
+    with duckdb.connect(str(db)) as d:
+        d.execute("UPDATE indicator_values SET value = value + 1 WHERE period = '2024-03' AND region_code = '08116'")
+        d.execute("INSERT INTO indicator_values SELECT * REPLACE ('2024-04' AS period) FROM indicator_values "
+                  "WHERE period = '2024-03'")
+        d.execute("DELETE FROM indicator_values WHERE period = '2024-01'")
+        n_changed = d.execute("SELECT count(*) FROM indicator_values WHERE period IN ('2024-03', '2024-04')").fetchone()[0]
+        n_district = d.execute("SELECT count(*) FROM v_district WHERE period IN ('2024-03', '2024-04')").fetchone()[0]
+    second = publish_to_postgres(db, pg.dsn, schema=schema, reader_role=None)
+    # whole: the tables without a period column; of the others only the two periods
+    assert second["rows_written"] == second["indicators"] + second["refresh_log"] + n_changed + n_district
+    assert second["rows_written"] < whole
+    assert _rows(pg.dsn, "indicator_values", schema) == _rows(db, "indicator_values")
+    assert _rows(pg.dsn, "v_district", schema) == _rows(db, "v_district")
+    with psycopg.connect(pg.dsn) as c:  # keys as on a whole load
+        assert c.execute("SELECT count(*) FROM pg_constraint WHERE conname = 'indicator_values_pkey' AND "
+                         "connamespace = %s::regnamespace", [schema]).fetchone()[0] == 1
+
+    # Nothing changed: no row of a period table is sent again.
+    third = publish_to_postgres(db, pg.dsn, schema=schema, reader_role=None)
+    assert third["rows_written"] == third["indicators"] + third["refresh_log"]
+
+    # A live table that no longer matches its fingerprints (edited by hand) is loaded whole.
+    with psycopg.connect(pg.dsn, autocommit=True) as c:
+        c.execute(f"DELETE FROM {schema}.indicator_values WHERE period = '2024-02' AND region_code = '08116'")
+    fourth = publish_to_postgres(db, pg.dsn, schema=schema, reader_role=None)
+    assert fourth["rows_written"] >= fourth["indicator_values"]
+    assert _rows(pg.dsn, "indicator_values", schema) == _rows(db, "indicator_values")
+
+    # A mart whose columns changed is loaded whole, with its new column.
+    with duckdb.connect(str(db)) as d:
+        d.execute("ALTER TABLE indicator_values ADD COLUMN note VARCHAR DEFAULT 'neu'")
+    fifth = publish_to_postgres(db, pg.dsn, schema=schema, reader_role=None)
+    assert fifth["rows_written"] >= fifth["indicator_values"] + fifth["indicators"]
+    with psycopg.connect(pg.dsn) as c:
+        assert c.execute(f"SELECT DISTINCT note FROM {schema}.indicator_values").fetchall() == [("neu",)]
+    assert _rows(pg.dsn, "indicator_values", schema) == _rows(db, "indicator_values")
