@@ -227,30 +227,37 @@ def _duck_tables(con: Any) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _duck_signature(con: Any, table: str) -> str:
-    """The columns and types of a published table as loaded (a changed mart loads whole)."""
-    cols = con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_catalog = current_database() AND table_schema = 'main' "
-        "AND table_name = ? ORDER BY ordinal_position",
-        [table],
-    ).fetchall()
-    return hashlib.sha256(json.dumps([cols, _duck_select(con, table)]).encode()).hexdigest()
+def _duck_columns(con: Any) -> dict[str, list[tuple[str, str]]]:
+    """table -> [(column, type)] of schema `main` of the published file, in one query."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for table, name, dtype in con.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_catalog = current_database() AND table_schema = 'main' "
+            "ORDER BY table_name, ordinal_position").fetchall():
+        out.setdefault(table, []).append((name, dtype))
+    return out
 
 
-def _period_fingerprints(con: Any, table: str) -> dict[str, str] | None:
-    """period -> row count and sum of row hashes of a table with a `period` column, else None."""
-    cols = [r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_catalog = current_database() "
-        "AND table_schema = 'main' AND table_name = ? ORDER BY ordinal_position", [table]).fetchall()]
-    if PERIOD_COLUMN not in cols:
-        return None
-    row = ", ".join(quote_ident(c) for c in cols)
-    rows = con.execute(
-        f"SELECT CAST({quote_ident(PERIOD_COLUMN)} AS VARCHAR), count(*), "
-        f"sum(hash({row})) % 18446744073709551616 FROM main.{quote_ident(table)} GROUP BY ALL"
-    ).fetchall()
-    return {str(p): f"{n}:{h}" for p, n, h in rows}
+def _period_fingerprints(con: Any, columns: dict[str, list[tuple[str, str]]],
+                         tables: list[str]) -> dict[str, dict[str, str]]:
+    """table -> period -> row count and sum of row hashes, for the tables with a `period`
+    column, in one query (each query of the loading thread waits for the GIL behind the
+    report's rendering: a few round trips, not one per table)."""
+    parts = []
+    for table in tables:
+        names = [c for c, _ in columns.get(table, [])]
+        if PERIOD_COLUMN not in names:
+            continue
+        parts.append(
+            f"SELECT {_literal(table)} AS t, CAST({quote_ident(PERIOD_COLUMN)} AS VARCHAR) AS p, count(*) AS n, "
+            f"sum(hash({', '.join(quote_ident(c) for c in names)})) % 18446744073709551616 AS h "
+            f"FROM main.{quote_ident(table)} GROUP BY ALL")
+    out: dict[str, dict[str, str]] = {t: {} for t in tables
+                                      if PERIOD_COLUMN in [c for c, _ in columns.get(t, [])]}
+    if parts:
+        for table, period, n, h in con.execute(" UNION ALL ".join(parts)).fetchall():
+            out[table][str(period)] = f"{n}:{h}"
+    return out
 
 
 def _live_fingerprints(pg: Any, schema: str) -> dict[str, tuple[str, dict[str, str]]]:
@@ -539,39 +546,57 @@ def publish_to_postgres(
             if not wanted:
                 raise PostgresPublishError(f"{published_db.name} enthält keine Tabellen.")
             live = _live_fingerprints(pg, schema)
+            columns = _duck_columns(duck)
+            selects = {table: _duck_select(duck, table) for table in wanted}
+            fingerprints = _period_fingerprints(duck, columns, wanted)
+            existing = {r[0] for r in pg.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", [schema]).fetchall()}
+            incremental: dict[str, list[str]] = {}  # table -> its changed or new periods
+            copies = []
+            for table, fps in fingerprints.items():
+                signature = hashlib.sha256(json.dumps([columns[table], selects[table]]).encode()).hexdigest()
+                state[table] = (signature, fps)
+                prev = live.get(table)
+                if prev is None or prev[0] != signature or table not in existing:
+                    continue
+                changed = sorted(p for p, fp in fps.items() if prev[1].get(p) != fp)
+                drop = changed + sorted(set(prev[1]) - set(fps))
+                incremental[table] = changed
+                periods = ", ".join(_literal(p) for p in drop)
+                copies.append(
+                    f"CREATE TABLE {quote_ident(staging)}.{quote_ident(table)} AS SELECT * FROM "
+                    f"{quote_ident(schema)}.{quote_ident(table)} WHERE NOT "
+                    f"({quote_ident(PERIOD_COLUMN)}::text = ANY(ARRAY[{periods}]::text[]))")
+            if copies:  # the unchanged periods, copied inside PostgreSQL, in one round trip
+                pg.execute("; ".join(copies))
             with adbc.connect(dsn) as ac, ac.cursor() as cur:
-                for table in wanted:
-                    select = _duck_select(duck, table)
-                    signature, fps = _duck_signature(duck, table), _period_fingerprints(duck, table)
-                    prev = live.get(table)
-                    if fps is not None:
-                        state[table] = (signature, fps)
-                    if (fps is not None and prev is not None and prev[0] == signature
-                            and pg.execute("SELECT to_regclass(%s)",
-                                           [f"{quote_ident(schema)}.{quote_ident(table)}"]).fetchone()[0]):
-                        changed = sorted(p for p, fp in fps.items() if prev[1].get(p) != fp)
-                        drop = changed + sorted(set(prev[1]) - set(fps))
-                        target = f"{quote_ident(staging)}.{quote_ident(table)}"
-                        pg.execute(f"CREATE TABLE {target} AS SELECT * FROM {quote_ident(schema)}.{quote_ident(table)} "
-                                   f"WHERE NOT ({quote_ident(PERIOD_COLUMN)} = ANY(%s))", [drop])
-                        n = 0
-                        if changed:
-                            periods = ", ".join(_literal(p) for p in changed)
-                            reader = duck.sql(f"SELECT * FROM ({select}) AS t WHERE CAST("
-                                              f"{quote_ident(PERIOD_COLUMN)} AS VARCHAR) IN ({periods})"
-                                              ).to_arrow_reader(100_000)
-                            n = int(cur.adbc_ingest(table, reader, mode="append", db_schema_name=staging))
-                            ac.commit()  # before the count below, on the other connection
-                        expected = sum(int(fp.split(":")[0]) for fp in fps.values())
-                        if pg.execute(f"SELECT count(*) FROM {target}").fetchone()[0] == expected:
-                            counts[table], written[table] = expected, n
+                for table, changed in incremental.items():
+                    written[table] = 0
+                    if changed:
+                        periods = ", ".join(_literal(p) for p in changed)
+                        reader = duck.sql(f"SELECT * FROM ({selects[table]}) AS t WHERE CAST("
+                                          f"{quote_ident(PERIOD_COLUMN)} AS VARCHAR) IN ({periods})"
+                                          ).to_arrow_reader(100_000)
+                        written[table] = int(cur.adbc_ingest(table, reader, mode="append", db_schema_name=staging))
+                ac.commit()  # before the counts below, on the other connection
+                if incremental:
+                    staged = dict(pg.execute(" UNION ALL ".join(
+                        f"SELECT {_literal(t)}, count(*) FROM {quote_ident(staging)}.{quote_ident(t)}"
+                        for t in incremental)).fetchall())
+                    for table in list(incremental):
+                        expected = sum(int(fp.split(":")[0]) for fp in fingerprints[table].values())
+                        if staged[table] == expected:
+                            counts[table] = expected
                             continue
                         log.warning("PostgreSQL: %s stimmt nach dem Laden der geänderten Zeiträume nicht "
                                     "mit DuckDB überein; die Tabelle wird ganz geladen", table)
-                        pg.execute(f"DROP TABLE {target}")
-                    reader = duck.sql(select).to_arrow_reader(100_000)
-                    n = cur.adbc_ingest(table, reader, mode="create", db_schema_name=staging)
-                    counts[table] = written[table] = int(n)
+                        pg.execute(f"DROP TABLE {quote_ident(staging)}.{quote_ident(table)}")
+                        del incremental[table]
+                for table in wanted:
+                    if table not in incremental:
+                        reader = duck.sql(selects[table]).to_arrow_reader(100_000)
+                        n = cur.adbc_ingest(table, reader, mode="create", db_schema_name=staging)
+                        counts[table] = written[table] = int(n)
                 ac.commit()
         t_load = time.perf_counter()
 
