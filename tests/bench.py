@@ -602,6 +602,10 @@ class Bench:
         for _ in range(repeat):
             snapshot(state, p.data_dir)
             prime_saved_parse(p)
+            if self.pg:  # as each night finds it: PostgreSQL holds the state's set (unmeasured)
+                from orchestration.serving import publish_to_postgres
+
+                publish_to_postgres(p.data_dir / "published" / "monitoring.duckdb", self.pg)
             shutil.rmtree(p.inbox, ignore_errors=True)
             link_files(files_dir, rel, p.inbox)
             meas.samples.append(p.refresh(log=self.logs / f"{name}.log"))
