@@ -172,13 +172,16 @@ def monitoring_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, re
                                     target_path, first=True)
     keep_partial_parse(settings, target_path)
     errored = [r for r in results if r.get("status") in ("error", "runtime error")]
-    if errored:
+    again = [manifest["nodes"][r["unique_id"]]["name"] for r in results
+             if r.get("status") in ("error", "runtime error", "skipped") and r["unique_id"] in manifest["nodes"]]
+    blocked = any(r.get("status") == "fail" for r in results)
+    if errored and again and not blocked:
         # One more try for what errored and what it held back (skipped), nothing else. dbt-duckdb's
         # threads share one DuckDB file; transient errors of that are reported (dbt-duckdb#513),
         # and a CI run under heavy load (four refreshes side by side) once failed in a model that
-        # every other run builds. A failed data test (status `fail`) is a finding, never retried.
-        again = [manifest["nodes"][r["unique_id"]]["name"] for r in results
-                 if r.get("status") in ("error", "runtime error", "skipped") and r["unique_id"] in manifest["nodes"]]
+        # every other run builds. Not when a data test failed: that is a finding which blocks the
+        # publish anyway, and what it held back must stay unbuilt. (A failed hook is no node to
+        # select: it fails the step below.)
         context.log.warning("dbt: " + "; ".join(f"{r['unique_id']} ({_error_summary(r.get('message'))})" for r in errored)
                             + f"; zweiter Versuch für {len(again)} Knoten")
         retry_path = target_path.with_name(target_path.name + "-retry")
