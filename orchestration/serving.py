@@ -189,20 +189,15 @@ def cause_de(exc: BaseException, dsn: str = "") -> str:
     return f"{kind}{first[:300]}"
 
 
-def _duck_select(con: Any, table: str) -> str:
-    """SELECT list that turns types ADBC cannot map (or maps lossily) into safe ones.
+def _duck_select(table: str, cols: list[tuple[str, str]]) -> str:
+    """SELECT list (over the table's (column, type) of _duck_columns) that turns types ADBC
+    cannot map (or maps lossily) into safe ones.
 
     ADBC maps VARCHAR/ENUM/UUID->text, DOUBLE->double precision, BOOLEAN->boolean,
     DATE->date, TIMESTAMP->timestamp, TIMESTAMPTZ->timestamptz, DECIMAL/HUGEINT->numeric,
     lists of scalars->arrays. It refuses STRUCT/MAP/UNION (also nested in lists), and
     UBIGINT would land in bigint and overflow. Those become JSON text / numeric.
     """
-    cols = con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_catalog = current_database() AND table_schema = 'main' "
-        "AND table_name = ? ORDER BY ordinal_position",
-        [table],
-    ).fetchall()
     out = []
     for name, dtype in cols:
         q = quote_ident(name)
@@ -244,16 +239,16 @@ def _period_fingerprints(con: Any, columns: dict[str, list[tuple[str, str]]],
     column, in one query (each query of the loading thread waits for the GIL behind the
     report's rendering: a few round trips, not one per table)."""
     parts = []
+    out: dict[str, dict[str, str]] = {}
     for table in tables:
-        names = [c for c, _ in columns.get(table, [])]
+        names = [c for c, _ in columns[table]]
         if PERIOD_COLUMN not in names:
             continue
+        out[table] = {}
         parts.append(
             f"SELECT {_literal(table)} AS t, CAST({quote_ident(PERIOD_COLUMN)} AS VARCHAR) AS p, count(*) AS n, "
             f"sum(hash({', '.join(quote_ident(c) for c in names)})) % 18446744073709551616 AS h "
             f"FROM main.{quote_ident(table)} GROUP BY ALL")
-    out: dict[str, dict[str, str]] = {t: {} for t in tables
-                                      if PERIOD_COLUMN in [c for c, _ in columns.get(t, [])]}
     if parts:
         for table, period, n, h in con.execute(" UNION ALL ".join(parts)).fetchall():
             out[table][str(period)] = f"{n}:{h}"
@@ -547,7 +542,7 @@ def publish_to_postgres(
                 raise PostgresPublishError(f"{published_db.name} enthält keine Tabellen.")
             live = _live_fingerprints(pg, schema)
             columns = _duck_columns(duck)
-            selects = {table: _duck_select(duck, table) for table in wanted}
+            selects = {table: _duck_select(table, columns[table]) for table in wanted}
             fingerprints = _period_fingerprints(duck, columns, wanted)
             existing = {r[0] for r in pg.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", [schema]).fetchall()}

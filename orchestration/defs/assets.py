@@ -171,7 +171,7 @@ def monitoring_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, re
     results = yield from _dbt_build(context, dbt, refresh, settings, [*args, *select], manifest, translator,
                                     target_path, first=True)
     keep_partial_parse(settings, target_path)
-    errored = [r for r in results if r.get("status") in ("error", "runtime error")]
+    errored = _errored(results)
     again = [manifest["nodes"][r["unique_id"]]["name"] for r in results
              if r.get("status") in ("error", "runtime error", "skipped") and r["unique_id"] in manifest["nodes"]]
     blocked = any(r.get("status") == "fail" for r in results)
@@ -182,8 +182,7 @@ def monitoring_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, re
         # every other run builds. Not when a data test failed: that is a finding which blocks the
         # publish anyway, and what it held back must stay unbuilt. (A failed hook is no node to
         # select: it fails the step below.)
-        context.log.warning("dbt: " + "; ".join(f"{r['unique_id']} ({_error_summary(r.get('message'))})" for r in errored)
-                            + f"; zweiter Versuch für {len(again)} Knoten")
+        context.log.warning(f"dbt: {_describe(errored)}; zweiter Versuch für {len(again)} Knoten")
         retry_path = target_path.with_name(target_path.name + "-retry")
         restore_partial_parse(settings, retry_path)
         second = yield from _dbt_build(context, dbt, refresh, settings, [*args, "--select", " ".join(again)],
@@ -191,20 +190,26 @@ def monitoring_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, re
         done = {r["unique_id"] for r in second}
         results = [r for r in results if r["unique_id"] not in done] + second
     prune_target_dirs(target_path)
-    # Failed tests arrive as failed (blocking) checks; anything else that went wrong in dbt
-    # (a model error, a broken seed) must fail the step so nothing downstream publishes stale data.
-    broken = [r["unique_id"] for r in results if r.get("status") in ("error", "runtime error")
-              and not r["unique_id"].startswith("test.")]
-    errored_tests = [r["unique_id"] for r in results if r.get("status") == "error" and r["unique_id"].startswith("test.")]
     n_tests = sum(1 for r in results if r["unique_id"].startswith("test."))
     context.log.info(f"dbt: {len(results) - n_tests} Modelle/Seeds, {n_tests} Tests ausgeführt")
     # on the run (Dagster UI, bench): what this refresh built, against the whole project
     context.instance.add_run_tags(context.run.run_id, {"imon/dbt_nodes": str(len(results) - n_tests),
                                                        "imon/dbt_tests": str(n_tests)})
-    if broken or errored_tests:
-        failed = [r for r in results if r["unique_id"] in set(broken + errored_tests)]
-        raise RuntimeError("dbt build failed: " + "; ".join(
-            f"{r['unique_id']} ({_error_summary(r.get('message'))})" for r in failed))
+    # Failed tests arrive as failed (blocking) checks; anything else that went wrong in dbt
+    # (a model error, a broken seed, a test that could not run) must fail the step so nothing
+    # downstream publishes stale data.
+    failed = _errored(results)
+    if failed:
+        raise RuntimeError(f"dbt build failed: {_describe(failed)}")
+
+
+def _errored(results: list[dict]) -> list[dict]:
+    """The nodes of dbt's run results that errored (a failed data test is `fail`, not here)."""
+    return [r for r in results if r.get("status") in ("error", "runtime error")]
+
+
+def _describe(results: list[dict]) -> str:
+    return "; ".join(f"{r['unique_id']} ({_error_summary(r.get('message'))})" for r in results)
 
 
 def _dbt_build(context, dbt: DbtCliResource, refresh: RefreshRun, settings, args: list[str], manifest, translator,
